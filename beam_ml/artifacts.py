@@ -1,0 +1,122 @@
+"""Artifact types: what flows between components, and where it lives on disk.
+
+An artifact is a directory (``uri``) plus a small JSON-serialisable
+``properties`` dict. The type says how the directory is laid out; the layout
+follows TFX wherever TFX's files are a standard of the ecosystem, so TFX and
+TFDV users can read our outputs (see ARCHITECTURE.md, "Components and
+artifacts").
+
+New artifact types are plain subclasses; the class name is the type name
+recorded in the metadata store, and ``artifact_type(name)`` finds the class
+again when the CLI shows an artifact.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[Artifact]] = {}
+
+
+class Artifact:
+    """A typed directory produced by one execution and consumed by others."""
+
+    TYPE_NAME: ClassVar[str] = "Artifact"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.TYPE_NAME = cls.__name__
+        _REGISTRY[cls.TYPE_NAME] = cls
+
+    def __init__(
+        self,
+        uri: str,
+        properties: dict[str, Any] | None = None,
+        *,
+        id: int | None = None,
+        fingerprint: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        self.uri = uri
+        self.properties: dict[str, Any] = dict(properties or {})
+        self.id = id
+        self.fingerprint = fingerprint
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id}, uri={self.uri!r}, state={self.state})"
+
+
+_REGISTRY[Artifact.TYPE_NAME] = Artifact
+
+
+def artifact_type(type_name: str) -> type[Artifact]:
+    """The class registered under ``type_name``; plain ``Artifact`` if unknown here."""
+    return _REGISTRY.get(type_name, Artifact)
+
+
+class _SplitArtifact(Artifact):
+    """An artifact laid out as ``Split-<name>/`` directories, as TFX lays them out."""
+
+    def split_uri(self, split: str) -> str:
+        from beam_ml import fs
+
+        return fs.join(self.uri, f"Split-{split}")
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.properties.get("splits", []))
+
+
+class Examples(_SplitArtifact):
+    """Rows of data: ``Split-<name>/*.parquet``."""
+
+
+class Statistics(_SplitArtifact):
+    """``Split-<name>/FeatureStats.pb``: a tensorflow_metadata DatasetFeatureStatisticsList."""
+
+
+class Schema(Artifact):
+    """``schema.pbtxt``: a tensorflow_metadata Schema in text format."""
+
+    FILE_NAME: ClassVar[str] = "schema.pbtxt"
+
+
+class Anomalies(_SplitArtifact):
+    """``Split-<name>/SchemaDiff.pb``: tensorflow_metadata Anomalies."""
+
+
+class TransformGraph(Artifact):
+    """A tf.Transform output directory (transform_fn/ and transformed_metadata/)."""
+
+
+class Model(Artifact):
+    """A SavedModel whose serving signature takes raw features."""
+
+
+class ModelRun(Artifact):
+    """Training logs (TensorBoard) of the run that produced a Model."""
+
+
+class HyperParameters(Artifact):
+    """The best hyperparameters a Tuner found, as JSON."""
+
+
+class ModelEvaluation(Artifact):
+    """Metrics per slice."""
+
+
+class ModelBlessing(Artifact):
+    """Whether a model passed evaluation: BLESSED or NOT_BLESSED, and why."""
+
+
+class InfraBlessing(Artifact):
+    """Whether a model loads and serves in a fresh process."""
+
+
+class PushedModel(Artifact):
+    """Where a blessed model was pushed to."""
+
+
+class InferenceResult(Artifact):
+    """Parquet of input rows plus prediction columns."""

@@ -1,0 +1,43 @@
+"""What a running component may ask of the framework besides its inputs and parameters.
+
+A component declares an argument of type ``ExecutionContext`` to receive one:
+it builds Beam pipelines from the run's options, finds earlier artifacts in
+the metadata store (a baseline model, the previous span's statistics) and
+records row counts that the runner checks across stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import apache_beam as beam
+
+    from beam_ml.metadata.store import MetadataStore
+
+
+@dataclass
+class ExecutionContext:
+    pipeline_name: str
+    pipeline_root: str
+    run_id: int
+    execution_id: int
+    component_id: str
+    beam_args: tuple[str, ...]
+    store: MetadataStore
+    tmp_dir: str
+    #: Extra facts the component wants kept with its execution (e.g. Dataflow job ids).
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def beam_pipeline(self, **overrides: Any) -> beam.Pipeline:
+        """A Beam pipeline built from the run's options (``-- --runner ...`` on the CLI)."""
+        import apache_beam as beam
+
+        from beam_ml.runners.options import pipeline_options
+
+        return beam.Pipeline(options=pipeline_options(self.beam_args, job_name=self._job_name(), **overrides))
+
+    def _job_name(self) -> str:
+        name = f"{self.pipeline_name}-{self.component_id}-{self.execution_id}"
+        return name.lower().replace("_", "-")

@@ -1,0 +1,1 @@
+"""The metadata store: artifacts, executions, contexts, events, lineage, cache look-up."""

@@ -1,0 +1,573 @@
+"""The metadata store: every artifact, execution, run and edge between them.
+
+SQLite (a file under the pipeline root) by default, PostgreSQL when given a
+URL. The store is the only thing the runner trusts about what exists: an
+artifact is usable only when it is LIVE here, and it becomes LIVE in the same
+transaction that marks its execution COMPLETE, after its files were moved
+into place. Anything a crashed process left behind stays PENDING until the
+next run marks it ABANDONED.
+
+Two runs may share one store at once: SQLite runs in WAL mode and every
+transaction takes the write lock up front (``BEGIN IMMEDIATE``), so writers
+queue instead of failing with "database is locked" half-way through.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+
+from beam_ml.metadata import tables as t
+
+PENDING, LIVE, ABANDONED = "PENDING", "LIVE", "ABANDONED"
+RUNNING, COMPLETE, CACHED, FAILED = "RUNNING", "COMPLETE", "CACHED", "FAILED"
+INPUT, OUTPUT = "INPUT", "OUTPUT"
+
+
+class MetadataSchemaError(RuntimeError):
+    """The store was written by a newer beam-ml, or is not a beam-ml store."""
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    id: int
+    type_name: str
+    uri: str
+    state: str
+    properties: dict[str, Any]
+    fingerprint: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    id: int
+    run_id: int
+    component_id: str
+    component_type: str
+    state: str
+    started_at: float
+    ended_at: float | None
+    error: str | None
+    cache_key: str
+    parameters: dict[str, Any]
+    properties: dict[str, Any]
+    host: str
+    pid: int
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    pipeline: str
+    name: str
+    state: str
+    created_at: float
+    ended_at: float | None
+    properties: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.created_at
+
+
+def sqlite_url_for_root(pipeline_root: str) -> str:
+    """The default store: ``<pipeline root>/metadata.sqlite``."""
+    return "sqlite:///" + os.path.abspath(os.path.join(pipeline_root, "metadata.sqlite"))
+
+
+class MetadataStore:
+    """Typed access to the store; one instance per process and URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._open()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> MetadataStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- schema ------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Create the tables in an empty database, migrate an older one, refuse a newer one."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7262131)"))  # one creator at a time
+            if not conn.dialect.has_table(conn, "schema_info"):
+                existing = conn.dialect.get_table_names(conn)
+                if any(name in existing for name in ("contexts", "artifacts", "executions", "events")):
+                    raise MetadataSchemaError(f"{_safe(self.url)}: has beam-ml tables but no schema_info; not opening it")
+                t.metadata.create_all(conn)
+                conn.execute(insert(t.schema_info).values(id=1, version=t.SCHEMA_VERSION))
+                return
+            version = conn.execute(select(t.schema_info.c.version)).scalar_one()
+            if version > t.SCHEMA_VERSION:
+                raise MetadataSchemaError(
+                    f"metadata store {_safe(self.url)} has schema version {version}, but this beam-ml "
+                    f"understands versions up to {t.SCHEMA_VERSION}: upgrade beam-ml to use it "
+                    "(it was left unchanged)"
+                )
+            for step in range(version + 1, t.SCHEMA_VERSION + 1):
+                for statement in t.MIGRATIONS[step]:
+                    conn.execute(text(statement))
+            if version < t.SCHEMA_VERSION:
+                conn.execute(update(t.schema_info).values(version=t.SCHEMA_VERSION))
+
+    def schema_version(self) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(select(t.schema_info.c.version)).scalar_one()
+
+    # --- contexts ----------------------------------------------------------------------
+
+    def begin_run(self, pipeline: str, properties: Mapping[str, Any] | None = None) -> RunRecord:
+        pipeline_id = self._pipeline_context(pipeline)
+        now = time.time()
+        name = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{self._pid}-{int(now * 1e6) % 1000000:06d}"
+        props = {"host": self._host, "pid": self._pid, "proc_start": _process_start(self._pid), **(properties or {})}
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                insert(t.contexts).values(
+                    kind="run", name=name, parent_id=pipeline_id, state=RUNNING, created_at=now, properties=props
+                )
+            ).inserted_primary_key[0]
+        return self.get_run(run_id)
+
+    def end_run(self, run_id: int, state: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.contexts).where(t.contexts.c.id == run_id).values(state=state, ended_at=time.time()))
+
+    def _pipeline_context(self, pipeline: str) -> int:
+        query = select(t.contexts.c.id).where(t.contexts.c.kind == "pipeline", t.contexts.c.name == pipeline)
+        with self.engine.begin() as conn:
+            found = conn.execute(query).scalar()
+            if found is not None:
+                return found
+            try:
+                return conn.execute(
+                    insert(t.contexts).values(kind="pipeline", name=pipeline, created_at=time.time(), properties={})
+                ).inserted_primary_key[0]
+            except IntegrityError:
+                pass  # created by a concurrent run between our select and insert
+        with self.engine.begin() as conn:
+            return conn.execute(query).scalar_one()
+
+    def get_run(self, run_id: int) -> RunRecord:
+        runs = self.list_runs(run_id=run_id)
+        if not runs:
+            raise KeyError(f"no run with id {run_id}")
+        return runs[0]
+
+    def list_runs(self, pipeline: str | None = None, *, run_id: int | None = None, limit: int | None = None) -> list[RunRecord]:
+        runs, parent = t.contexts.alias("runs"), t.contexts.alias("pipelines")
+        query = (
+            select(runs, parent.c.name.label("pipeline"))
+            .join(parent, runs.c.parent_id == parent.c.id)
+            .where(runs.c.kind == "run")
+            .order_by(runs.c.id.desc())
+        )
+        if pipeline is not None:
+            query = query.where(parent.c.name == pipeline)
+        if run_id is not None:
+            query = query.where(runs.c.id == run_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.begin() as conn:
+            return [
+                RunRecord(r.id, r.pipeline, r.name, r.state, r.created_at, r.ended_at, r.properties or {})
+                for r in conn.execute(query)
+            ]
+
+    # --- executions --------------------------------------------------------------------
+
+    def start_execution(
+        self,
+        run_id: int,
+        component_id: str,
+        component_type: str,
+        cache_key: str,
+        parameters: Mapping[str, Any],
+        inputs: Mapping[str, ArtifactRecord],
+        outputs: Mapping[str, tuple[str, str]],
+    ) -> tuple[ExecutionRecord, dict[str, ArtifactRecord]]:
+        """Record a RUNNING execution, its input edges, and its outputs as PENDING artifacts.
+
+        ``outputs`` maps each output name to (type name, staging URI).
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            execution_id = conn.execute(
+                insert(t.executions).values(
+                    run_id=run_id,
+                    component_id=component_id,
+                    component_type=component_type,
+                    state=RUNNING,
+                    started_at=now,
+                    cache_key=cache_key,
+                    parameters=dict(parameters),
+                    properties={"proc_start": _process_start(self._pid)},
+                    host=self._host,
+                    pid=self._pid,
+                )
+            ).inserted_primary_key[0]
+            self._add_events(conn, execution_id, INPUT, inputs)
+            created: dict[str, int] = {}
+            for name, (type_name, uri) in outputs.items():
+                created[name] = conn.execute(
+                    insert(t.artifacts).values(
+                        type_name=type_name, uri=uri, state=PENDING, properties={}, created_at=now, updated_at=now
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(insert(t.events).values(execution_id=execution_id, artifact_id=created[name], kind=OUTPUT, name=name))
+        return self.get_execution(execution_id), {name: self.get_artifact(aid) for name, aid in created.items()}
+
+    def complete_execution(
+        self,
+        execution_id: int,
+        outputs: Mapping[int, tuple[str, Mapping[str, Any], str]],
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """In one transaction: each output (artifact id -> final URI, properties, fingerprint) LIVE, the execution COMPLETE."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for artifact_id, (uri, props, fingerprint) in outputs.items():
+                conn.execute(
+                    update(t.artifacts)
+                    .where(t.artifacts.c.id == artifact_id, t.artifacts.c.state == PENDING)
+                    .values(uri=uri, state=LIVE, properties=dict(props), fingerprint=fingerprint, updated_at=now)
+                )
+            values: dict[str, Any] = {"state": COMPLETE, "ended_at": now}
+            if properties:
+                current = conn.execute(select(t.executions.c.properties).where(t.executions.c.id == execution_id)).scalar_one()
+                values["properties"] = {**(current or {}), **properties}
+            conn.execute(update(t.executions).where(t.executions.c.id == execution_id).values(**values))
+
+    def fail_execution(self, execution_id: int, error: str, state: str = FAILED) -> list[str]:
+        """Mark an execution FAILED (or ABANDONED) and its PENDING outputs ABANDONED; returns their URIs."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.executions).where(t.executions.c.id == execution_id).values(state=state, error=error, ended_at=now)
+            )
+            return self._abandon_outputs(conn, [execution_id], now)
+
+    def record_cached_execution(
+        self,
+        run_id: int,
+        component_id: str,
+        component_type: str,
+        cache_key: str,
+        parameters: Mapping[str, Any],
+        inputs: Mapping[str, ArtifactRecord],
+        outputs: Mapping[str, ArtifactRecord],
+        source: ExecutionRecord,
+    ) -> ExecutionRecord:
+        """A CACHED execution in this run, wired to the earlier execution's LIVE outputs."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            execution_id = conn.execute(
+                insert(t.executions).values(
+                    run_id=run_id,
+                    component_id=component_id,
+                    component_type=component_type,
+                    state=CACHED,
+                    started_at=now,
+                    ended_at=now,
+                    cache_key=cache_key,
+                    parameters=dict(parameters),
+                    properties={"cached_from": source.id},
+                    host=self._host,
+                    pid=self._pid,
+                )
+            ).inserted_primary_key[0]
+            self._add_events(conn, execution_id, INPUT, inputs)
+            self._add_events(conn, execution_id, OUTPUT, outputs)
+        return self.get_execution(execution_id)
+
+    def cached_candidates(self, cache_key: str) -> Iterator[tuple[ExecutionRecord, dict[str, ArtifactRecord]]]:
+        """Earlier COMPLETE executions with this cache key whose outputs are all LIVE, newest first."""
+        query = (
+            select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == COMPLETE)
+            .order_by(t.executions.c.id.desc())
+        )
+        with self.engine.begin() as conn:
+            candidates = [_execution(row) for row in conn.execute(query)]
+        for execution in candidates:
+            outputs = self.outputs_of(execution.id)
+            if all(a.state == LIVE for a in outputs.values()):
+                yield execution, outputs
+
+    def recover_abandoned(self) -> list[str]:
+        """Mark what dead processes on this host left RUNNING as ABANDONED; returns URIs to delete.
+
+        A run killed with SIGKILL cannot clean up after itself; the next run
+        does it here. Executions of live processes (a concurrent run) are left alone.
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            running = conn.execute(
+                select(t.executions.c.id, t.executions.c.pid, t.executions.c.properties).where(
+                    t.executions.c.state == RUNNING, t.executions.c.host == self._host
+                )
+            ).all()
+            dead = [row.id for row in running if not _process_alive(row.pid, (row.properties or {}).get("proc_start"))]
+            uris: list[str] = []
+            if dead:
+                conn.execute(
+                    update(t.executions)
+                    .where(t.executions.c.id.in_(dead))
+                    .values(state=ABANDONED, ended_at=now, error="the process running it died before it finished")
+                )
+                uris = self._abandon_outputs(conn, dead, now)
+            runs = conn.execute(
+                select(t.contexts.c.id, t.contexts.c.properties).where(t.contexts.c.kind == "run", t.contexts.c.state == RUNNING)
+            ).all()
+            dead_runs = [
+                row.id
+                for row in runs
+                if (row.properties or {}).get("host") == self._host
+                and not _process_alive(row.properties.get("pid", -1), row.properties.get("proc_start"))
+            ]
+            if dead_runs:
+                conn.execute(update(t.contexts).where(t.contexts.c.id.in_(dead_runs)).values(state=ABANDONED, ended_at=now))
+        return uris
+
+    def _abandon_outputs(self, conn: Connection, execution_ids: list[int], now: float) -> list[str]:
+        pending = conn.execute(
+            select(t.artifacts.c.id, t.artifacts.c.uri)
+            .join(t.events, t.events.c.artifact_id == t.artifacts.c.id)
+            .where(t.events.c.execution_id.in_(execution_ids), t.events.c.kind == OUTPUT, t.artifacts.c.state == PENDING)
+        ).all()
+        if pending:
+            conn.execute(
+                update(t.artifacts)
+                .where(t.artifacts.c.id.in_([row.id for row in pending]))
+                .values(state=ABANDONED, updated_at=now)
+            )
+        return [row.uri for row in pending]
+
+    @staticmethod
+    def _add_events(conn: Connection, execution_id: int, kind: str, artifacts: Mapping[str, ArtifactRecord]) -> None:
+        for name, artifact in artifacts.items():
+            conn.execute(insert(t.events).values(execution_id=execution_id, artifact_id=artifact.id, kind=kind, name=name))
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get_artifact(self, artifact_id: int) -> ArtifactRecord:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.artifacts).where(t.artifacts.c.id == artifact_id)).first()
+        if row is None:
+            raise KeyError(f"no artifact with id {artifact_id}")
+        return _artifact(row)
+
+    def get_execution(self, execution_id: int) -> ExecutionRecord:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.executions).where(t.executions.c.id == execution_id)).first()
+        if row is None:
+            raise KeyError(f"no execution with id {execution_id}")
+        return _execution(row)
+
+    def executions_of_run(self, run_id: int) -> list[ExecutionRecord]:
+        query = select(t.executions).where(t.executions.c.run_id == run_id).order_by(t.executions.c.id)
+        with self.engine.begin() as conn:
+            return [_execution(row) for row in conn.execute(query)]
+
+    def _edges(self, execution_id: int, kind: str) -> dict[str, ArtifactRecord]:
+        query = (
+            select(t.events.c.name, t.artifacts)
+            .join(t.artifacts, t.events.c.artifact_id == t.artifacts.c.id)
+            .where(t.events.c.execution_id == execution_id, t.events.c.kind == kind)
+            .order_by(t.events.c.id)
+        )
+        with self.engine.begin() as conn:
+            return {row.name: _artifact(row) for row in conn.execute(query)}
+
+    def inputs_of(self, execution_id: int) -> dict[str, ArtifactRecord]:
+        return self._edges(execution_id, INPUT)
+
+    def outputs_of(self, execution_id: int) -> dict[str, ArtifactRecord]:
+        return self._edges(execution_id, OUTPUT)
+
+    def producer_of(self, artifact_id: int) -> ExecutionRecord | None:
+        """The execution that wrote the artifact (not the cached executions that reused it)."""
+        query = (
+            select(t.executions)
+            .join(t.events, t.events.c.execution_id == t.executions.c.id)
+            .where(t.events.c.artifact_id == artifact_id, t.events.c.kind == OUTPUT, t.executions.c.state != CACHED)
+            .order_by(t.executions.c.id)
+            .limit(1)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _execution(row)
+
+    def consumers_of(self, artifact_id: int) -> list[ExecutionRecord]:
+        """Executions that read the artifact and finished (ran or were served from cache)."""
+        query = (
+            select(t.executions)
+            .join(t.events, t.events.c.execution_id == t.executions.c.id)
+            .where(
+                t.events.c.artifact_id == artifact_id,
+                t.events.c.kind == INPUT,
+                t.executions.c.state.in_([COMPLETE, CACHED]),
+            )
+            .order_by(t.executions.c.id)
+        )
+        with self.engine.begin() as conn:
+            return [_execution(row) for row in conn.execute(query)]
+
+    def latest_artifact(
+        self, type_name: str, *, pipeline: str | None = None, where: Mapping[str, Any] | None = None
+    ) -> ArtifactRecord | None:
+        """The newest LIVE artifact of a type, optionally in one pipeline and with given property values.
+
+        How components find a baseline: the latest blessed model, the previous span's statistics.
+        """
+        query = select(t.artifacts).where(t.artifacts.c.type_name == type_name, t.artifacts.c.state == LIVE)
+        if pipeline is not None:
+            runs, pipelines = t.contexts.alias("runs"), t.contexts.alias("pipelines")
+            query = query.where(
+                t.artifacts.c.id.in_(
+                    select(t.events.c.artifact_id)
+                    .join(t.executions, t.events.c.execution_id == t.executions.c.id)
+                    .join(runs, t.executions.c.run_id == runs.c.id)
+                    .join(pipelines, runs.c.parent_id == pipelines.c.id)
+                    .where(t.events.c.kind == OUTPUT, pipelines.c.name == pipeline)
+                )
+            )
+        query = query.order_by(t.artifacts.c.id.desc())
+        with self.engine.begin() as conn:
+            for row in conn.execute(query):
+                artifact = _artifact(row)
+                if all(artifact.properties.get(k) == v for k, v in (where or {}).items()):
+                    return artifact
+        return None
+
+    def integrity_check(self) -> list[str]:
+        """Problems found in the store (empty when healthy): SQLite's own check plus our invariants."""
+        problems: list[str] = []
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                result = [row[0] for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+                if result != ["ok"]:
+                    problems.extend(result)
+                problems.extend(f"foreign key violation: {tuple(row)}" for row in conn.exec_driver_sql("PRAGMA foreign_key_check"))
+            live_without_complete = conn.execute(
+                select(t.artifacts.c.id).where(
+                    t.artifacts.c.state == LIVE,
+                    ~t.artifacts.c.id.in_(
+                        select(t.events.c.artifact_id)
+                        .join(t.executions, t.events.c.execution_id == t.executions.c.id)
+                        .where(t.events.c.kind == OUTPUT, t.executions.c.state == COMPLETE)
+                    ),
+                )
+            ).scalars().all()
+            problems.extend(f"artifact {a} is LIVE but no COMPLETE execution wrote it" for a in live_without_complete)
+        return problems
+
+
+def _artifact(row: Any) -> ArtifactRecord:
+    return ArtifactRecord(
+        row.id, row.type_name, row.uri, row.state, row.properties or {}, row.fingerprint, row.created_at, row.updated_at
+    )
+
+
+def _execution(row: Any) -> ExecutionRecord:
+    return ExecutionRecord(
+        row.id,
+        row.run_id,
+        row.component_id,
+        row.component_type,
+        row.state,
+        row.started_at,
+        row.ended_at,
+        row.error,
+        row.cache_key,
+        row.parameters or {},
+        row.properties or {},
+        row.host,
+        row.pid,
+    )
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so "begin" below can say IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process: with the pid, it names the process even after pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _process_alive(pid: int, proc_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    current = _process_start(pid)
+    if current is not None and _is_zombie(pid):
+        return False
+    return proc_start is None or current is None or current == proc_start
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for error messages."""
+    return make_url(url).render_as_string(hide_password=True)

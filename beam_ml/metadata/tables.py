@@ -1,0 +1,99 @@
+"""The metadata store's tables, and the schema version they make up.
+
+Kept apart from the store's API so a reader sees the whole data model on one
+page. Times are UNIX seconds (floats): portable across SQLite and PostgreSQL
+and what durations are computed from anyway.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Bump with every change to the tables below, and add a step to ``MIGRATIONS``.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# A pipeline (kind "pipeline") or one run of it (kind "run", parent = the pipeline).
+contexts = Table(
+    "contexts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("parent_id", Integer, ForeignKey("contexts.id"), nullable=True),
+    Column("state", String(16), nullable=True),  # runs: RUNNING, COMPLETE, FAILED, ABANDONED
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("properties", JSON, nullable=False, default=dict),
+    UniqueConstraint("kind", "name", "parent_id", name="uq_context_name"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type_name", String(128), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # PENDING, LIVE, ABANDONED
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("fingerprint", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_artifacts_type_state", "type_name", "state"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("contexts.id"), nullable=False),
+    Column("component_id", String(255), nullable=False),
+    Column("component_type", String(512), nullable=False),
+    Column("state", String(16), nullable=False),  # RUNNING, COMPLETE, CACHED, FAILED, ABANDONED
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("cache_key", String(64), nullable=False),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Index("ix_executions_cache_key", "cache_key", "state"),
+    Index("ix_executions_run", "run_id"),
+)
+
+# An input or output edge between an execution and an artifact, with the argument name.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", Integer, ForeignKey("executions.id"), nullable=False),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),  # INPUT, OUTPUT
+    Column("name", String(255), nullable=False),
+    Index("ix_events_artifact", "artifact_id", "kind"),
+    Index("ix_events_execution", "execution_id", "kind"),
+)
+
+#: version -> SQL statements that bring a store from ``version - 1`` to ``version``.
+MIGRATIONS: dict[int, list[str]] = {}

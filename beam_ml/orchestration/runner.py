@@ -1,0 +1,232 @@
+"""The local DAG runner: components in dependency order, from cache when nothing changed.
+
+For each component the runner
+1. resolves its inputs to the LIVE artifacts its upstream components gave in this run;
+2. computes the cache key: component identity and code version, parameters,
+   user-module file contents and the content fingerprints of the inputs;
+3. serves the outputs of an earlier COMPLETE execution with that key when they
+   are still LIVE and on disk (recorded as a CACHED execution of this run);
+4. otherwise runs the function with outputs under staging URIs, and only when
+   it returns moves them into place and marks them LIVE together with the
+   execution COMPLETE. A failure marks the execution FAILED and deletes the
+   staging directories; a killed process leaves PENDING rows that the next
+   run marks ABANDONED (``MetadataStore.recover_abandoned``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from beam_ml import fs
+from beam_ml.artifacts import Artifact, artifact_type
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import Node, Pipeline, UserModule, canonical_json, encode_param
+from beam_ml.metadata.store import (
+    CACHED,
+    COMPLETE,
+    FAILED,
+    LIVE,
+    ArtifactRecord,
+    ExecutionRecord,
+    MetadataStore,
+    sqlite_url_for_root,
+)
+from beam_ml.orchestration.progress import NullProgress, Progress
+
+SKIPPED = "SKIPPED"
+
+#: A check the runner applies after each component: it gets the run's results
+#: so far and returns problems (empty when the books balance).
+RunCheck = Callable[["NodeResult", Mapping[str, "NodeResult"], Pipeline], list[str]]
+
+
+@dataclass
+class NodeResult:
+    node_id: str
+    state: str  # COMPLETE, CACHED, FAILED, SKIPPED
+    execution: ExecutionRecord | None = None
+    outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    inputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    elapsed: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    run_id: int
+    state: str  # COMPLETE or FAILED
+    nodes: dict[str, NodeResult]
+    elapsed: float
+
+    @property
+    def failed(self) -> NodeResult | None:
+        return next((n for n in self.nodes.values() if n.state == FAILED), None)
+
+    def outputs(self, node_id: str) -> dict[str, ArtifactRecord]:
+        return self.nodes[node_id].outputs
+
+    def ran(self) -> list[str]:
+        """Ids of the components that executed (not served from cache), in order."""
+        return [n.node_id for n in self.nodes.values() if n.state == COMPLETE]
+
+
+class ComponentFailed(RuntimeError):
+    """Raised inside the runner to stop a run; carries the failing node's id."""
+
+
+class LocalDagRunner:
+    """Runs a pipeline on this machine; Beam components use the run's Beam options."""
+
+    def __init__(
+        self,
+        *,
+        beam_args: Sequence[str] = (),
+        metadata_url: str | None = None,
+        progress: Progress | None = None,
+        checks: Sequence[RunCheck] = (),
+    ) -> None:
+        self.beam_args = tuple(beam_args)
+        self.metadata_url = metadata_url
+        self.progress = progress or NullProgress()
+        self.checks = tuple(checks)
+
+    def store_for(self, pipeline: Pipeline) -> MetadataStore:
+        return MetadataStore(self.metadata_url or pipeline.metadata_url or sqlite_url_for_root(pipeline.root))
+
+    def run(self, pipeline: Pipeline) -> RunResult:
+        started = time.monotonic()
+        with self.store_for(pipeline) as store:
+            for uri in store.recover_abandoned():
+                fs.remove_tree(uri)
+            run = store.begin_run(pipeline.name, {"beam_args": list(self.beam_args), "root": pipeline.root})
+            results = {node_id: NodeResult(node_id, SKIPPED) for node_id in pipeline.order}
+            self.progress.start(pipeline)
+            state = COMPLETE
+            try:
+                for node_id in pipeline.order:
+                    node = pipeline.node(node_id)
+                    self.progress.node_started(node_id)
+                    result = results[node_id] = self._run_node(store, pipeline, run.id, node, results)
+                    if result.state != FAILED:
+                        problems = [p for check in self.checks for p in check(result, results, pipeline)]
+                        if problems:
+                            result.state, result.error = FAILED, "; ".join(problems)
+                            if result.execution is not None:
+                                store.fail_execution(result.execution.id, result.error)
+                    self.progress.node_finished(node_id, result.state, result.elapsed, result.error)
+                    if result.state == FAILED:
+                        state = FAILED
+                        break
+            except BaseException:
+                store.end_run(run.id, FAILED)
+                raise
+            finally:
+                self.progress.stop()
+            store.end_run(run.id, state)
+        return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started)
+
+    def _run_node(
+        self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
+    ) -> NodeResult:
+        started = time.monotonic()
+        inputs = {
+            name: results[channel.producer_id].outputs[channel.output]
+            for name, channel in node.inputs.items()
+            if channel is not None
+        }
+        parameters = {name: encode_param(value) for name, value in node.params.items()}
+        cache_key = _cache_key(node, parameters, inputs)
+        for source, outputs in store.cached_candidates(cache_key):
+            if all(fs.exists(a.uri) for a in outputs.values()):
+                execution = store.record_cached_execution(
+                    run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, outputs, source
+                )
+                return NodeResult(node.id, CACHED, execution, outputs, inputs, time.monotonic() - started)
+
+        staging = {
+            name: (cls.TYPE_NAME, fs.join(pipeline.root, node.id, name, f".staging-{uuid.uuid4().hex}"))
+            for name, cls in node.spec.outputs.items()
+        }
+        execution, pending = store.start_execution(
+            run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, staging
+        )
+        outputs = {name: node.spec.outputs[name](rec.uri, id=rec.id, state=rec.state) for name, rec in pending.items()}
+        tmp_dir = fs.join(pipeline.root, ".tmp", str(execution.id))
+        context = ExecutionContext(
+            pipeline.name, pipeline.root, run_id, execution.id, node.id, self.beam_args, store, tmp_dir
+        )
+        try:
+            for artifact in outputs.values():
+                fs.makedirs(artifact.uri)
+            fs.makedirs(tmp_dir)
+            _call(node, inputs, outputs, context)
+            published = {}
+            for name, artifact in outputs.items():
+                final = fs.join(pipeline.root, node.id, name, str(execution.id))
+                fs.rename(artifact.uri, final)
+                published[artifact.id] = (final, _json_properties(node, name, artifact), fs.fingerprint(final))
+            store.complete_execution(execution.id, published, context.notes)
+        except BaseException as error:
+            message = "".join(traceback.format_exception(error)).strip()
+            for uri in store.fail_execution(execution.id, message):
+                fs.remove_tree(uri)
+            for artifact in outputs.values():
+                fs.remove_tree(artifact.uri)
+            if not isinstance(error, Exception):
+                raise  # KeyboardInterrupt, SystemExit: recorded, then let through
+            return NodeResult(
+                node.id, FAILED, store.get_execution(execution.id), {}, inputs, time.monotonic() - started,
+                f"{type(error).__name__}: {error}",
+            )
+        finally:
+            fs.remove_tree(tmp_dir)
+        return NodeResult(
+            node.id, COMPLETE, store.get_execution(execution.id), store.outputs_of(execution.id), inputs,
+            time.monotonic() - started,
+        )
+
+
+def _call(node: Node, inputs: Mapping[str, ArtifactRecord], outputs: Mapping[str, Artifact], context: ExecutionContext) -> None:
+    kwargs: dict[str, Any] = dict(node.params)
+    for name, input_spec in node.spec.inputs.items():
+        record = inputs.get(name)
+        if record is None:
+            kwargs[name] = None
+            continue
+        cls = artifact_type(record.type_name)
+        if not issubclass(cls, input_spec.type):
+            cls = input_spec.type
+        kwargs[name] = cls(record.uri, record.properties, id=record.id, fingerprint=record.fingerprint, state=LIVE)
+    kwargs.update(outputs)
+    if node.spec.context_arg:
+        kwargs[node.spec.context_arg] = context
+    node.spec.fn(**kwargs)
+
+
+def _json_properties(node: Node, output: str, artifact: Artifact) -> dict[str, Any]:
+    try:
+        return json.loads(json.dumps(artifact.properties, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{node.id}: properties of output {output!r} must be JSON values: {error}") from error
+
+
+def _cache_key(node: Node, parameters: Mapping[str, Any], inputs: Mapping[str, ArtifactRecord]) -> str:
+    modules = {
+        name: value.sha256() for name, value in node.params.items() if isinstance(value, UserModule)
+    }
+    key = {
+        "component": node.spec.type_id,
+        "code": node.spec.code_version,
+        "parameters": parameters,
+        "user_modules": modules,
+        "inputs": {name: artifact.fingerprint for name, artifact in sorted(inputs.items())},
+    }
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()

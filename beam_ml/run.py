@@ -1,0 +1,269 @@
+"""The command line: ``python -m beam_ml.run`` (also installed as ``beam-ml``).
+
+    beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-- BEAM ARGS]
+    beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
+    beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
+    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both]
+
+Everything after ``--``, and any flag ``run`` does not know, goes to Beam's
+PipelineOptions unchanged (``--runner``, ``--direct_num_workers``,
+``--flink_master``, ``--project`` ...).
+
+A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
+``create_pipeline()`` returning one.
+
+This module imports only what the command needs: a fully cached run must
+start fast and never import TensorFlow or Beam.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from beam_ml.dsl import Pipeline
+    from beam_ml.metadata.store import MetadataStore
+
+ENV_METADATA_URL = "BEAM_ML_METADATA_URL"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, beam_args = argv[:split], argv[split + 1 :]
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return args.handler(args, [*unknown, *beam_args])
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+class CliError(Exception):
+    """A mistake in how the command was called; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beam-ml", description="Run and inspect beam-ml pipelines.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def store_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--pipeline-root", help="the pipeline root; its store is <root>/metadata.sqlite")
+        p.add_argument("--metadata-url", help=f"SQLAlchemy URL of the store (or ${ENV_METADATA_URL})")
+
+    run = commands.add_parser("run", help="run a pipeline", description="Run a pipeline; unknown flags and everything after -- go to Beam.")
+    run.add_argument("pipeline_file")
+    store_flags(run)
+    run.set_defaults(handler=_cmd_run)
+
+    runs = commands.add_parser("runs", help="list runs with status and durations")
+    store_flags(runs)
+    runs.add_argument("--pipeline", help="only runs of this pipeline")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.set_defaults(handler=_cmd_runs)
+
+    show = commands.add_parser("show", help="show one artifact")
+    show.add_argument("artifact_id", type=int)
+    store_flags(show)
+    show.set_defaults(handler=_cmd_show)
+
+    lineage = commands.add_parser("lineage", help="what an artifact came from and what came from it")
+    lineage.add_argument("artifact_id", type=int)
+    lineage.add_argument("--direction", choices=["up", "down", "both"], default="both")
+    store_flags(lineage)
+    lineage.set_defaults(handler=_cmd_lineage)
+    return parser
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def load_pipeline(path: str) -> Pipeline:
+    """Import a pipeline file and return the pipeline it defines."""
+    from beam_ml.dsl import Pipeline
+
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise CliError(f"pipeline file not found: {path}")
+    name = "beam_ml_pipeline_" + hashlib.sha256(path.encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CliError(f"cannot import pipeline file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, os.path.dirname(path))
+    spec.loader.exec_module(module)
+    found = getattr(module, "pipeline", None)
+    if found is None and callable(getattr(module, "create_pipeline", None)):
+        found = module.create_pipeline()
+    if not isinstance(found, Pipeline):
+        raise CliError(f"{path} must define `pipeline` (a beam_ml.Pipeline) or `create_pipeline()` returning one")
+    return found
+
+
+def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from beam_ml.dsl import PipelineDefinitionError
+    from beam_ml.orchestration.progress import NullProgress, RichProgress
+    from beam_ml.orchestration.runner import LocalDagRunner
+
+    try:
+        pipeline = load_pipeline(args.pipeline_file)
+    except PipelineDefinitionError as error:
+        raise CliError(str(error)) from error
+    if args.pipeline_root:
+        pipeline = pipeline.with_root(args.pipeline_root)
+    metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
+    progress = RichProgress() if sys.stdout.isatty() else NullProgress()
+    runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress)
+    result = runner.run(pipeline)
+    cached = sum(1 for n in result.nodes.values() if n.state == "CACHED")
+    ran = len(result.ran())
+    print(
+        f"run {result.run_id} of {pipeline.name}: {result.state} in {result.elapsed:.1f}s "
+        f"({ran} ran, {cached} from cache); root {pipeline.root}"
+    )
+    failed = result.failed
+    if failed is not None:
+        first_line = (failed.error or "").strip().splitlines()[0] if failed.error else "failed"
+        print(f"FAILED: {failed.node_id}: {first_line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- inspecting the store ------------------------------------------------------------------
+
+
+def _open_store(args: argparse.Namespace) -> MetadataStore:
+    from beam_ml.metadata.store import MetadataStore, sqlite_url_for_root
+
+    url = args.metadata_url or os.environ.get(ENV_METADATA_URL)
+    if not url and args.pipeline_root:
+        path = os.path.join(args.pipeline_root, "metadata.sqlite")
+        if not os.path.isfile(path):
+            raise CliError(f"no metadata store at {path}: has this pipeline root been run?")
+        url = sqlite_url_for_root(args.pipeline_root)
+    if not url:
+        raise CliError(f"say which store to read: --pipeline-root DIR or --metadata-url URL (or ${ENV_METADATA_URL})")
+    return MetadataStore(url)
+
+
+def _when(seconds: float | None) -> str:
+    return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _took(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.1f}s"
+
+
+def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    with _open_store(args) as store:
+        table = Table(box=None)
+        for column in ("run", "pipeline", "state", "started", "took", "ran", "cached", "failed at"):
+            table.add_column(column)
+        for run in store.list_runs(args.pipeline, limit=args.limit):
+            executions = store.executions_of_run(run.id)
+            failed = [e.component_id for e in executions if e.state == "FAILED"]
+            table.add_row(
+                str(run.id),
+                run.pipeline,
+                run.state,
+                _when(run.created_at),
+                _took(run.duration),
+                str(sum(e.state == "COMPLETE" for e in executions)),
+                str(sum(e.state == "CACHED" for e in executions)),
+                ", ".join(failed),
+            )
+    Console().print(table)
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from beam_ml.display import render_artifact
+
+    console = Console()
+    with _open_store(args) as store:
+        try:
+            artifact = store.get_artifact(args.artifact_id)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from error
+        producer = store.producer_of(artifact.id)
+    summary = Table(box=None, show_header=False)
+    summary.add_row("artifact", f"{artifact.id} ({artifact.type_name})")
+    summary.add_row("state", artifact.state)
+    summary.add_row("uri", artifact.uri)
+    summary.add_row("fingerprint", artifact.fingerprint or "")
+    if producer is not None:
+        summary.add_row("produced by", f"{producer.component_id} (execution {producer.id}, run {producer.run_id})")
+    for key, value in sorted(artifact.properties.items()):
+        summary.add_row(f"  {key}", str(value))
+    console.print(summary)
+    for renderable in render_artifact(artifact):
+        console.print(renderable)
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
+    from rich.console import Console
+    from rich.tree import Tree
+
+    from beam_ml.metadata.lineage import downstream, upstream
+
+    def label(artifact) -> str:
+        return f"[bold]{artifact.type_name}[/] {artifact.id} [dim]{artifact.state} {artifact.uri}[/]"
+
+    console = Console()
+    with _open_store(args) as store:
+        try:
+            store.get_artifact(args.artifact_id)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from error
+        if args.direction in ("up", "both"):
+            tree = Tree(f"made from (upstream of artifact {args.artifact_id})")
+
+            def add_up(branch: Tree, node, arg: str | None) -> None:
+                prefix = f"{arg}: " if arg else ""
+                child = branch.add(prefix + label(node.artifact))
+                if node.producer is not None:
+                    step = child.add(f"← {node.producer.component_id} [dim](execution {node.producer.id}, run {node.producer.run_id})[/]")
+                    for name, parent in node.inputs.items():
+                        add_up(step, parent, name)
+
+            add_up(tree, upstream(store, args.artifact_id), None)
+            console.print(tree)
+        if args.direction in ("down", "both"):
+            tree = Tree(f"made from it (downstream of artifact {args.artifact_id})")
+
+            def add_down(branch: Tree, node, arg: str | None) -> None:
+                prefix = f"{arg}: " if arg else ""
+                child = branch.add(prefix + label(node.artifact))
+                for execution, outputs in node.consumers:
+                    cached = " cached" if execution.state == "CACHED" else ""
+                    step = child.add(f"→ {execution.component_id} [dim](execution {execution.id}, run {execution.run_id}{cached})[/]")
+                    for name, out in outputs.items():
+                        add_down(step, out, name)
+
+            add_down(tree, downstream(store, args.artifact_id), None)
+            console.print(tree)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Turning a run's settings into Beam PipelineOptions for each engine."""

@@ -1,0 +1,132 @@
+"""The metadata store's contract, on SQLite and on PostgreSQL."""
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import update
+
+from beam_ml.metadata import tables
+from beam_ml.metadata.lineage import downstream, upstream
+from beam_ml.metadata.store import MetadataSchemaError, MetadataStore
+
+
+def _run_step(store, run_id, component, inputs, outputs=("out",), props=None):
+    execution, pending = store.start_execution(
+        run_id, component, f"tests.{component}", f"key-{component}", {"p": 1}, inputs,
+        {name: ("Artifact", f"/tmp/staging/{component}/{name}") for name in outputs},
+    )
+    store.complete_execution(
+        execution.id,
+        {a.id: (f"/data/{component}/{name}", props or {"n": 1}, f"fp-{component}-{name}") for name, a in pending.items()},
+    )
+    return execution, store.outputs_of(execution.id)
+
+
+def test_schema_is_created_versioned_and_reopened(store_url):
+    with MetadataStore(store_url) as store:
+        assert store.schema_version() == tables.SCHEMA_VERSION
+    with MetadataStore(store_url) as store:  # a second open neither recreates nor fails
+        assert store.schema_version() == tables.SCHEMA_VERSION
+
+
+def test_a_newer_schema_is_refused_and_left_unchanged(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        with store.engine.begin() as conn:
+            conn.execute(update(tables.schema_info).values(version=tables.SCHEMA_VERSION + 1))
+    with pytest.raises(MetadataSchemaError, match=r"schema version 2, but this beam-ml understands versions up to 1"):
+        MetadataStore(store_url)
+    probe = MetadataStore.__new__(MetadataStore)
+    from beam_ml.metadata.store import _make_engine
+
+    probe.engine = _make_engine(store_url)
+    assert probe.schema_version() == tables.SCHEMA_VERSION + 1
+    assert probe.get_run(run.id).pipeline == "p"
+    probe.close()
+
+
+def test_execution_lifecycle_pending_to_live(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p", {"beam_args": ["--runner", "DirectRunner"]})
+        execution, pending = store.start_execution(
+            run.id, "Gen", "tests.Gen", "k1", {"count": 3}, {}, {"examples": ("Examples", "/tmp/s/1")}
+        )
+        assert execution.state == "RUNNING"
+        assert pending["examples"].state == "PENDING"
+        assert list(store.cached_candidates("k1")) == []  # not trusted before it completes
+        store.complete_execution(execution.id, {pending["examples"].id: ("/tmp/final/1", {"rows": 3}, "abc")}, {"rows_in": 3})
+        artifact = store.get_artifact(pending["examples"].id)
+        assert (artifact.state, artifact.uri, artifact.properties, artifact.fingerprint) == ("LIVE", "/tmp/final/1", {"rows": 3}, "abc")
+        done = store.get_execution(execution.id)
+        assert done.state == "COMPLETE" and done.properties["rows_in"] == 3 and done.duration >= 0
+        [(hit, outputs)] = store.cached_candidates("k1")
+        assert hit.id == execution.id and outputs["examples"].id == artifact.id
+        store.end_run(run.id, "COMPLETE")
+        [listed] = store.list_runs("p")
+        assert listed.state == "COMPLETE" and listed.properties["beam_args"] == ["--runner", "DirectRunner"]
+        assert store.integrity_check() == []
+
+
+def test_failure_abandons_pending_outputs(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        execution, pending = store.start_execution(run.id, "Gen", "tests.Gen", "k2", {}, {}, {"out": ("Artifact", "/tmp/s/2")})
+        uris = store.fail_execution(execution.id, "ValueError: boom\ntraceback...")
+        assert uris == ["/tmp/s/2"]
+        assert store.get_artifact(pending["out"].id).state == "ABANDONED"
+        failed = store.get_execution(execution.id)
+        assert failed.state == "FAILED" and failed.error.startswith("ValueError: boom")
+        assert list(store.cached_candidates("k2")) == []
+
+
+def test_recover_abandoned_marks_dead_processes_only(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        ours, ours_pending = store.start_execution(run.id, "A", "t.A", "ka", {}, {}, {"out": ("Artifact", "/tmp/s/a")})
+        theirs, theirs_pending = store.start_execution(run.id, "B", "t.B", "kb", {}, {}, {"out": ("Artifact", "/tmp/s/b")})
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        with store.engine.begin() as conn:
+            conn.execute(update(tables.executions).where(tables.executions.c.id == theirs.id).values(pid=dead.pid))
+        assert store.recover_abandoned() == ["/tmp/s/b"]
+        assert store.get_execution(theirs.id).state == "ABANDONED"
+        assert store.get_artifact(theirs_pending["out"].id).state == "ABANDONED"
+        assert store.get_execution(ours.id).state == "RUNNING"  # this process is alive
+        assert store.get_artifact(ours_pending["out"].id).state == "PENDING"
+
+
+def test_lineage_up_and_down_through_cached_executions(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        _, gen_out = _run_step(store, run.id, "Gen", {})
+        _, stats_out = _run_step(store, run.id, "Stats", {"examples": gen_out["out"]})
+        _, schema_out = _run_step(store, run.id, "Schema", {"statistics": stats_out["out"]})
+        _, valid_out = _run_step(store, run.id, "Validate", {"statistics": stats_out["out"], "schema": schema_out["out"]})
+        # A second run reuses Stats from cache: the cached execution adds edges, not a second producer.
+        run2 = store.begin_run("p")
+        stats_exec = store.producer_of(stats_out["out"].id)
+        store.record_cached_execution(run2.id, "Stats", "tests.Stats", stats_exec.cache_key, {}, {"examples": gen_out["out"]}, stats_out, stats_exec)
+
+        tree = upstream(store, valid_out["out"].id)
+        assert tree.producer.component_id == "Validate"
+        assert set(tree.inputs) == {"statistics", "schema"}
+        assert tree.inputs["schema"].inputs["statistics"].inputs["examples"].producer.component_id == "Gen"
+        assert {a.id for a, _ in tree.walk()} == {gen_out["out"].id, stats_out["out"].id, schema_out["out"].id, valid_out["out"].id}
+
+        down = downstream(store, gen_out["out"].id)
+        reached = {a.id for a in down.walk()}
+        assert reached == {gen_out["out"].id, stats_out["out"].id, schema_out["out"].id, valid_out["out"].id}
+        assert sorted(e.state for e, _ in down.consumers) == ["CACHED", "COMPLETE"]
+
+
+def test_latest_artifact_by_type_pipeline_and_property(store_url):
+    with MetadataStore(store_url) as store:
+        run_a, run_b = store.begin_run("a"), store.begin_run("b")
+        _, first = _run_step(store, run_a.id, "Eval1", {}, props={"blessed": True})
+        _, second = _run_step(store, run_a.id, "Eval2", {}, props={"blessed": False})
+        _, other = _run_step(store, run_b.id, "Eval3", {}, props={"blessed": True})
+        assert store.latest_artifact("Artifact", pipeline="a", where={"blessed": True}).id == first["out"].id
+        assert store.latest_artifact("Artifact", pipeline="a").id == second["out"].id
+        assert store.latest_artifact("Artifact", where={"blessed": True}).id == other["out"].id
+        assert store.latest_artifact("Model") is None
