@@ -37,6 +37,7 @@ __all__ = [
     "Artifact",
     "Examples",
     "ExecutionContext",
+    "FilePattern",
     "HyperParameters",
     "InferenceResult",
     "InfraBlessing",

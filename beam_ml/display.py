@@ -50,3 +50,105 @@ def _list_files(artifact: ArtifactRecord) -> Iterable[Any]:
     if len(files) > _MAX_FILES:
         table.add_row(f"... and {len(files) - _MAX_FILES} more", "")
     yield table
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else ""
+
+
+def _num(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@renderer("Statistics")
+def _statistics(artifact: ArtifactRecord) -> Iterable[Any]:
+    from rich.table import Table
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from beam_ml.components.statistics_gen import stats_path
+
+    for split in artifact.properties.get("splits", []):
+        with fs.open_read(stats_path(artifact.uri, split)) as handle:
+            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(handle.read())
+        for dataset in stats.datasets:
+            title = f"split {split}" + (f", slice {dataset.name}" if dataset.name else "") + f": {dataset.num_examples} examples"
+            table = Table(title=title, title_justify="left")
+            for column in ("feature", "type", "missing", "mean", "std", "min", "median", "max", "unique", "top values"):
+                table.add_column(column, justify="left" if column in ("feature", "type", "top values") else "right")
+            for feature in dataset.features:
+                name = feature.path.step[-1] if feature.path.step else feature.name
+                kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
+                if feature.HasField("num_stats"):
+                    n = feature.num_stats
+                    common = n.common_stats
+                    table.add_row(
+                        name, kind, _pct(common.num_missing, dataset.num_examples),
+                        _num(n.mean), _num(n.std_dev), _num(n.min), _num(n.median), _num(n.max), "", "",
+                    )
+                elif feature.HasField("string_stats"):
+                    s = feature.string_stats
+                    top = ", ".join(f"{v.value} ({int(v.frequency)})" for v in s.top_values[:3])
+                    table.add_row(
+                        name, kind, _pct(s.common_stats.num_missing, dataset.num_examples),
+                        "", "", "", "", "", str(s.unique), top,
+                    )
+                else:
+                    table.add_row(name, kind, "", "", "", "", "", "", "", "")
+            yield table
+
+
+@renderer("Schema")
+def _schema(artifact: ArtifactRecord) -> Iterable[Any]:
+    from rich.table import Table
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from beam_ml.artifacts import Schema
+    from beam_ml.transforms.schema import load_schema
+
+    schema = load_schema(fs.join(artifact.uri, Schema.FILE_NAME))
+    domains = {d.name: d for d in schema.string_domain}
+    table = Table(title=f"schema: {len(schema.feature)} features", title_justify="left")
+    for column in ("feature", "type", "presence", "valency", "domain"):
+        table.add_column(column)
+    for feature in schema.feature:
+        presence = "required" if feature.presence.min_fraction == 1.0 else "optional"
+        if feature.HasField("shape"):
+            valency = "shape [" + ", ".join(str(d.size) for d in feature.shape.dim) + "]"
+        elif feature.HasField("value_count"):
+            valency = f"{feature.value_count.min}..{feature.value_count.max or '∞'} values"
+        else:
+            valency = ""
+        domain = ""
+        if feature.HasField("domain") and feature.domain in domains:
+            values = list(domains[feature.domain].value)
+            domain = ", ".join(values[:5]) + (f" (+{len(values) - 5})" if len(values) > 5 else "")
+        elif feature.HasField("string_domain"):
+            domain = ", ".join(list(feature.string_domain.value)[:5])
+        elif feature.HasField("int_domain"):
+            d = feature.int_domain
+            domain = f"int [{d.min if d.HasField('min') else ''}, {d.max if d.HasField('max') else ''}]"
+        table.add_row(feature.name, schema_pb2.FeatureType.Name(feature.type), presence, valency, domain)
+    yield table
+
+
+@renderer("Anomalies")
+def _anomalies(artifact: ArtifactRecord) -> Iterable[Any]:
+    from rich.table import Table
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    from beam_ml.components.example_validator import anomalies_path
+
+    for split in artifact.properties.get("splits", []):
+        with fs.open_read(anomalies_path(artifact.uri, split)) as handle:
+            anomalies = anomalies_pb2.Anomalies.FromString(handle.read())
+        if not anomalies.anomaly_info:
+            yield f"split {split}: no anomalies"
+            continue
+        table = Table(title=f"split {split}: {len(anomalies.anomaly_info)} features with anomalies", title_justify="left")
+        for column in ("feature", "kind", "description"):
+            table.add_column(column)
+        for name, info in sorted(anomalies.anomaly_info.items()):
+            for reason in info.reason:
+                kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
+                table.add_row(name, kind, reason.description)
+        yield table

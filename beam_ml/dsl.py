@@ -95,6 +95,30 @@ class UserModule:
         return f"UserModule({self.reference!r})"
 
 
+class FilePattern(str):
+    """A parameter naming input files outside the pipeline (a path or glob; local, gs://, s3://).
+
+    Declare ``input_path: FilePattern``, pass a string. The names, sizes and
+    modification times of the matching files are part of the cache key, so
+    new or changed data re-runs the component that reads it. A relative local
+    path is made absolute when the pipeline is built.
+    """
+
+    def __new__(cls, pattern: str) -> FilePattern:
+        if "://" not in pattern and not os.path.isabs(pattern):
+            pattern = os.path.abspath(pattern)
+        return super().__new__(cls, pattern)
+
+    def fingerprint(self) -> str:
+        """A hash of (path, size, mtime) of every matching file; empty matches hash too."""
+        from beam_ml import fs
+
+        digest = hashlib.sha256()
+        for path, size, mtime in fs.match(self):
+            digest.update(f"{path}\0{size}\0{mtime}\0".encode())
+        return digest.hexdigest()
+
+
 def _resolve_module_path(reference: str, base_dir: str | None) -> str:
     if reference.endswith(".py") or os.sep in reference:
         path = reference if os.path.isabs(reference) else os.path.join(base_dir or os.getcwd(), reference)
@@ -255,7 +279,7 @@ def _is_proto_class(hint: Any) -> bool:
 
 def _check_supported(hint: Any, where: str) -> None:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in _SCALARS or hint is UserModule or hint is Any or hint is type(None):
+    if hint in _SCALARS or hint in (UserModule, FilePattern) or hint is Any or hint is type(None):
         return
     if _is_proto_class(hint) or (dataclasses.is_dataclass(hint) and isinstance(hint, type)):
         if dataclasses.is_dataclass(hint) and not hint.__dataclass_params__.frozen:
@@ -270,7 +294,7 @@ def _check_supported(hint: Any, where: str) -> None:
         return
     raise TypeError(
         f"{where}: type {hint!r} is not a supported parameter type "
-        "(int, float, str, bool, list, dict, Literal, frozen dataclass, protobuf message, UserModule)"
+        "(int, float, str, bool, list, dict, Literal, frozen dataclass, protobuf message, UserModule, FilePattern)"
     )
 
 
@@ -315,6 +339,10 @@ def _check_value(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, str):
             fail()
         return value
+    if hint is FilePattern:
+        if not isinstance(value, str) or not value:
+            fail()
+        return FilePattern(value)
     if hint is UserModule:
         if isinstance(value, UserModule):
             return value
@@ -379,6 +407,31 @@ def encode_param(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN has no JSON form
         return {"__float__": "nan"}
     return value
+
+
+def external_fingerprints(params: Mapping[str, Any]) -> dict[str, str]:
+    """Hashes of what parameters point at outside the pipeline: user modules, input files.
+
+    Keyed by where the value sits (``module_file``, ``input_path.train``), so
+    the cache key changes when a file's contents change, not only its name.
+    """
+    found: dict[str, str] = {}
+
+    def visit(where: str, value: Any) -> None:
+        if isinstance(value, UserModule):
+            found[where] = value.sha256()
+        elif isinstance(value, FilePattern):
+            found[where] = value.fingerprint()
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                visit(f"{where}.{key}", item)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                visit(f"{where}[{index}]", item)
+
+    for name, value in params.items():
+        visit(name, value)
+    return found
 
 
 def canonical_json(value: Any) -> str:

@@ -8,6 +8,7 @@ cached rerun, which only checks that outputs exist, must not pay it.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -83,6 +84,17 @@ def list_files(uri: str) -> Iterator[str]:
     pattern = uri.rstrip("/") + "/**"
     for result in fs.match([pattern]):
         yield from sorted(m.path for m in result.metadata_list)
+
+
+def match(pattern: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every file matching a glob, sorted by path."""
+    if is_local(pattern):
+        paths = sorted(p for p in glob.glob(_local(pattern), recursive=True) if os.path.isfile(p))
+        return [(p, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in paths]
+    found = []
+    for result in _beam_fs().match([pattern]):
+        found.extend((m.path, m.size_in_bytes, int(m.last_updated_in_seconds * 1e9)) for m in result.metadata_list)
+    return sorted(found)
 
 
 def open_read(uri: str):

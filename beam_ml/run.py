@@ -159,6 +159,13 @@ def _open_store(args: argparse.Namespace) -> MetadataStore:
     return MetadataStore(url)
 
 
+def _console():
+    """A console for tables: the terminal's width, or a wide page when piped (no truncated names)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def _when(seconds: float | None) -> str:
     return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
@@ -168,7 +175,6 @@ def _took(seconds: float | None) -> str:
 
 
 def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     with _open_store(args) as store:
@@ -188,17 +194,16 @@ def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
                 str(sum(e.state == "CACHED" for e in executions)),
                 ", ".join(failed),
             )
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
 def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from beam_ml.display import render_artifact
 
-    console = Console()
+    console = _console()
     with _open_store(args) as store:
         try:
             artifact = store.get_artifact(args.artifact_id)
@@ -221,7 +226,6 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
-    from rich.console import Console
     from rich.tree import Tree
 
     from beam_ml.metadata.lineage import downstream, upstream
@@ -229,7 +233,7 @@ def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
     def label(artifact) -> str:
         return f"[bold]{artifact.type_name}[/] {artifact.id} [dim]{artifact.state} {artifact.uri}[/]"
 
-    console = Console()
+    console = _console()
     with _open_store(args) as store:
         try:
             store.get_artifact(args.artifact_id)

@@ -263,14 +263,18 @@ class MetadataStore:
                 values["properties"] = {**(current or {}), **properties}
             conn.execute(update(t.executions).where(t.executions.c.id == execution_id).values(**values))
 
-    def fail_execution(self, execution_id: int, error: str, state: str = FAILED) -> list[str]:
-        """Mark an execution FAILED (or ABANDONED) and its PENDING outputs ABANDONED; returns their URIs."""
+    def fail_execution(self, execution_id: int, error: str, *, published: bool = False) -> list[str]:
+        """Mark an execution FAILED and its PENDING outputs ABANDONED; returns their URIs.
+
+        ``published=True`` also withdraws outputs it already made LIVE: for a
+        step that finished but whose results a later check refused.
+        """
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(
-                update(t.executions).where(t.executions.c.id == execution_id).values(state=state, error=error, ended_at=now)
+                update(t.executions).where(t.executions.c.id == execution_id).values(state=FAILED, error=error, ended_at=now)
             )
-            return self._abandon_outputs(conn, [execution_id], now)
+            return self._abandon_outputs(conn, [execution_id], now, states=(PENDING, LIVE) if published else (PENDING,))
 
     def record_cached_execution(
         self,
@@ -354,11 +358,13 @@ class MetadataStore:
                 conn.execute(update(t.contexts).where(t.contexts.c.id.in_(dead_runs)).values(state=ABANDONED, ended_at=now))
         return uris
 
-    def _abandon_outputs(self, conn: Connection, execution_ids: list[int], now: float) -> list[str]:
+    def _abandon_outputs(
+        self, conn: Connection, execution_ids: list[int], now: float, states: tuple[str, ...] = (PENDING,)
+    ) -> list[str]:
         pending = conn.execute(
             select(t.artifacts.c.id, t.artifacts.c.uri)
             .join(t.events, t.events.c.artifact_id == t.artifacts.c.id)
-            .where(t.events.c.execution_id.in_(execution_ids), t.events.c.kind == OUTPUT, t.artifacts.c.state == PENDING)
+            .where(t.events.c.execution_id.in_(execution_ids), t.events.c.kind == OUTPUT, t.artifacts.c.state.in_(states))
         ).all()
         if pending:
             conn.execute(

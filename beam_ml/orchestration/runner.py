@@ -27,7 +27,7 @@ from typing import Any
 from beam_ml import fs
 from beam_ml.artifacts import Artifact, artifact_type
 from beam_ml.context import ExecutionContext
-from beam_ml.dsl import Node, Pipeline, UserModule, canonical_json, encode_param
+from beam_ml.dsl import Node, Pipeline, canonical_json, encode_param, external_fingerprints
 from beam_ml.metadata.store import (
     CACHED,
     COMPLETE,
@@ -38,6 +38,7 @@ from beam_ml.metadata.store import (
     MetadataStore,
     sqlite_url_for_root,
 )
+from beam_ml.orchestration.books import check_row_conservation
 from beam_ml.orchestration.progress import NullProgress, Progress
 
 SKIPPED = "SKIPPED"
@@ -91,7 +92,7 @@ class LocalDagRunner:
         beam_args: Sequence[str] = (),
         metadata_url: str | None = None,
         progress: Progress | None = None,
-        checks: Sequence[RunCheck] = (),
+        checks: Sequence[RunCheck] = (check_row_conservation,),
     ) -> None:
         self.beam_args = tuple(beam_args)
         self.metadata_url = metadata_url
@@ -118,9 +119,10 @@ class LocalDagRunner:
                     if result.state != FAILED:
                         problems = [p for check in self.checks for p in check(result, results, pipeline)]
                         if problems:
-                            result.state, result.error = FAILED, "; ".join(problems)
-                            if result.execution is not None:
-                                store.fail_execution(result.execution.id, result.error)
+                            result.error = "; ".join(problems)
+                            if result.state == COMPLETE and result.execution is not None:
+                                store.fail_execution(result.execution.id, result.error, published=True)
+                            result.state = FAILED
                     self.progress.node_finished(node_id, result.state, result.elapsed, result.error)
                     if result.state == FAILED:
                         state = FAILED
@@ -219,14 +221,11 @@ def _json_properties(node: Node, output: str, artifact: Artifact) -> dict[str, A
 
 
 def _cache_key(node: Node, parameters: Mapping[str, Any], inputs: Mapping[str, ArtifactRecord]) -> str:
-    modules = {
-        name: value.sha256() for name, value in node.params.items() if isinstance(value, UserModule)
-    }
     key = {
         "component": node.spec.type_id,
         "code": node.spec.code_version,
         "parameters": parameters,
-        "user_modules": modules,
+        "external": external_fingerprints(node.params),
         "inputs": {name: artifact.fingerprint for name, artifact in sorted(inputs.items())},
     }
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()

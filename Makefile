@@ -1,0 +1,34 @@
+# Everything sets itself up: a fresh clone needs only python3 (3.11) and make.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+PIPELINE_ROOT ?= pipelines
+
+.PHONY: demo test lint bench bench-quick clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+
+# The stamps remember what was installed; editing setup.py or constraints.txt reinstalls.
+$(VENV)/.installed: $(BIN)/python setup.py constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m beam_ml.run run examples/penguin/pipeline.py --pipeline-root $(PIPELINE_ROOT)/penguin
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) $(PIPELINE_ROOT) .pytest_cache .ruff_cache

@@ -1,0 +1,148 @@
+"""ExampleGen: input files (CSV, Parquet, TFRecord of tf.Example, Avro, JSON Lines) → Examples.
+
+Reads with ``beam_ml.transforms.ingestion.IngestExamples``, hash-splits (or
+takes per-split patterns), writes ``Split-<name>/*.parquet``, and writes the
+rows it could not parse, with file, line and reason, to
+``rejected/rows-*.jsonl`` beside them. It fails when the rejected fraction
+exceeds ``max_rejected_fraction`` (default 0: any bad row fails the run and
+says where).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Literal
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from beam_ml import fs
+from beam_ml.artifacts import Examples, Schema
+from beam_ml.components.examples_io import count_rows
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import FilePattern, Input, Output, component
+from beam_ml.transforms.ingestion import (
+    IngestExamples,
+    ReadOptions,
+    SplitConfig,
+    WriteExamples,
+    ingestion_counts,
+)
+from beam_ml.transforms.schema import load_schema
+
+Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
+DEFAULT_SPLITS = {"train": 2, "eval": 1}
+_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".avro": "avro", ".jsonl": "jsonl", ".tfrecord": "tfrecord"}
+_SHOWN_REJECTS = 5
+
+
+class RejectedRowsError(ValueError):
+    """More input rows failed to parse than the component allows."""
+
+
+def guess_format(pattern: str) -> str:
+    """The format a file name implies (``data.csv.gz`` → csv); an error when it implies none."""
+    name = os.path.basename(pattern)
+    for suffix in (".gz", ".gzip"):
+        name = name.removesuffix(suffix)
+    extension = os.path.splitext(name)[1].lower()
+    if extension not in _EXTENSIONS:
+        raise ValueError(f"cannot tell the format of {pattern!r} from its name: pass format=...")
+    return _EXTENSIONS[extension]
+
+
+@component
+def ExampleGen(
+    examples: Output[Examples],
+    ctx: ExecutionContext,
+    schema: Input[Schema] | None = None,
+    *,
+    input_path: FilePattern | dict[str, FilePattern],
+    format: Format | None = None,
+    splits: dict[str, int] | None = None,
+    partition_feature: str | None = None,
+    column_names: list[str] | None = None,
+    null_values: list[str] | None = None,
+    max_rejected_fraction: float = 0.0,
+) -> None:
+    """Ingest files into Examples.
+
+    input_path: a file or glob, hash-split by ``splits`` (default train:2, eval:1) on the
+      whole row or on ``partition_feature``; or a mapping split name → pattern.
+    format: stated, or taken from the file extension.
+    schema: optional Schema artifact declaring column types; others are inferred.
+    null_values: CSV field texts that mean missing (default: only the empty field).
+    """
+    per_split = isinstance(input_path, dict)
+    first = next(iter(input_path.values())) if per_split else input_path
+    options = ReadOptions(
+        format=format or guess_format(first),
+        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
+        column_names=tuple(column_names) if column_names else None,
+        null_values=tuple(null_values) if null_values is not None else ("",),
+    )
+    split = None if per_split else SplitConfig(buckets=splits or DEFAULT_SPLITS, partition_feature=partition_feature)
+    if per_split and (splits or partition_feature):
+        raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
+    split_names = list(input_path) if per_split else list(split.names)
+
+    rejected_prefix = fs.join(examples.uri, "rejected", "rows")
+    with ctx.beam_pipeline() as pipeline:
+        ingested = pipeline | "Ingest" >> IngestExamples(dict(input_path) if per_split else str(input_path), options, split)
+        _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
+        _ = (
+            ingested.rejected
+            | "RejectedToJson" >> beam.Map(lambda row: json.dumps(row._asdict(), sort_keys=True))
+            | "WriteRejected" >> beam.io.WriteToText(rejected_prefix, file_name_suffix=".jsonl")
+        )
+    counts = ingestion_counts(pipeline.result)
+
+    _fill_empty_splits(examples.uri, split_names)
+    split_rows = {name: count_rows(examples.uri, name) for name in split_names}
+    rejected = _read_rejected(rejected_prefix)
+    rows_read = counts.get("rows_read", 0) + len(rejected)
+    examples.properties.update(
+        splits=split_names,
+        split_rows=split_rows,
+        rows_read=rows_read,
+        rows_rejected=len(rejected),
+        format=options.format,
+    )
+    ctx.notes.update(rows_in=rows_read, rows_out=sum(split_rows.values()), rows_rejected=len(rejected))
+    if rejected and len(rejected) > max_rejected_fraction * rows_read:
+        shown = "; ".join(f"{r['path']}:{r['line']}: {r['reason']}" for r in rejected[:_SHOWN_REJECTS])
+        raise RejectedRowsError(
+            f"{len(rejected)} of {rows_read} input rows could not be parsed "
+            f"(max_rejected_fraction={max_rejected_fraction}): {shown}"
+        )
+
+
+def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
+    """Give a split that received no rows one empty Parquet file with the columns.
+
+    Readers downstream then see every declared split, with its schema, instead
+    of a missing directory (a small input can hash every row into one split).
+    """
+    files = {name: FileSystems.match([fs.join(uri, f"Split-{name}", "*.parquet")])[0].metadata_list for name in split_names}
+    example = next((found[0].path for found in files.values() if found), None)
+    if example is None:
+        return
+    with FileSystems.open(example) as handle:
+        schema = pq.ParquetFile(handle).schema_arrow
+    for name, found in files.items():
+        if not found:
+            fs.makedirs(fs.join(uri, f"Split-{name}"))
+            with FileSystems.create(fs.join(uri, f"Split-{name}", "data-00000-of-00001.parquet")) as handle:
+                pq.write_table(schema.empty_table(), handle)
+
+
+def _read_rejected(prefix: str) -> list[dict]:
+    rows = []
+    for result in FileSystems.match([prefix + "*"]):
+        for metadata in sorted(result.metadata_list, key=lambda m: m.path):
+            with FileSystems.open(metadata.path) as handle:
+                rows.extend(json.loads(line) for line in handle.read().decode().splitlines() if line.strip())
+    rows.sort(key=lambda r: (r["path"], r["line"] if r["line"] is not None else -1))
+    return rows

@@ -1,0 +1,83 @@
+"""ExampleValidator: statistics checked against a schema → ``Split-<name>/SchemaDiff.pb`` (Anomalies).
+
+Optional baselines add TFDV's two comparisons: drift against a previous
+span's statistics and skew against serving statistics, with the thresholds
+the schema sets per feature. ``on_anomalies="fail"`` stops the pipeline;
+``"warn"`` (TFX's behaviour) records and logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from apache_beam.io.filesystems import FileSystems
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+from beam_ml import fs
+from beam_ml.artifacts import Anomalies, Schema, Statistics
+from beam_ml.components.statistics_gen import load_statistics
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import Input, Output, component
+from beam_ml.transforms.schema import load_schema
+from beam_ml.transforms.validation import validate_statistics
+
+ANOMALIES_FILE = "SchemaDiff.pb"
+_log = logging.getLogger(__name__)
+
+
+class AnomaliesFound(ValueError):
+    """The data does not match the schema and the validator was told to fail."""
+
+
+def anomalies_path(anomalies_uri: str, split: str) -> str:
+    return fs.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
+
+
+def load_anomalies(anomalies: Anomalies, split: str) -> anomalies_pb2.Anomalies:
+    with FileSystems.open(anomalies_path(anomalies.uri, split)) as handle:
+        return anomalies_pb2.Anomalies.FromString(handle.read())
+
+
+@component
+def ExampleValidator(
+    statistics: Input[Statistics],
+    schema: Input[Schema],
+    anomalies: Output[Anomalies],
+    ctx: ExecutionContext,
+    previous_statistics: Input[Statistics] | None = None,
+    serving_statistics: Input[Statistics] | None = None,
+    *,
+    splits: list[str] | None = None,
+    environment: str | None = None,
+    on_anomalies: Literal["warn", "fail"] = "warn",
+) -> None:
+    """Validate each split; drift compares a split with the same split of ``previous_statistics``,
+    skew compares it with the first split of ``serving_statistics``."""
+    names = splits or statistics.splits
+    expected = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
+    found: dict[str, dict[str, str]] = {}
+    for split in names:
+        previous = None
+        if previous_statistics is not None and split in previous_statistics.splits:
+            previous = load_statistics(previous_statistics, split)
+        serving = load_statistics(serving_statistics, serving_statistics.splits[0]) if serving_statistics else None
+        result = validate_statistics(
+            load_statistics(statistics, split),
+            expected,
+            previous_statistics=previous,
+            serving_statistics=serving,
+            environment=environment,
+        )
+        fs.makedirs(fs.join(anomalies.uri, f"Split-{split}"))
+        with FileSystems.create(anomalies_path(anomalies.uri, split)) as handle:
+            handle.write(result.SerializeToString(deterministic=True))
+        found[split] = {name: info.short_description for name, info in sorted(result.anomaly_info.items())}
+    anomalies.properties.update(splits=names, anomalies={split: len(f) for split, f in found.items()})
+    counted = statistics.properties.get("num_examples", {})
+    ctx.notes.update(rows_in=sum(counted.get(split, 0) for split in names), rows_rejected=0)
+    problems = [f"{split}: {name}: {what}" for split, per in found.items() for name, what in per.items()]
+    if problems and on_anomalies == "fail":
+        raise AnomaliesFound(f"{len(problems)} anomalies: " + "; ".join(problems))
+    for problem in problems:
+        _log.warning("ExampleValidator: %s", problem)

@@ -1,0 +1,110 @@
+"""Trainer: runs a user module's ``run_fn(fn_args)`` (TFX's convention) and publishes the model.
+
+    trainer = Trainer(examples=transform.outputs.transformed_examples,
+                      transform_graph=transform.outputs.transform_graph,
+                      module_file="penguin_trainer.py", train_steps=100, eval_steps=10,
+                      label_key="species_xf")
+
+``fn_args`` is a ``beam_ml.training.FnArgs``: Parquet → ``tf.data`` factories
+for the train and eval splits, the ``tft.TFTransformOutput``, the schema,
+hyperparameters, step counts, ``serving_model_dir`` and ``model_run_dir``
+(TensorBoard logs). The module exports with
+``beam_ml.training.export_serving_model``.
+
+Outputs:
+- ``model``: a SavedModel in ``<uri>/Format-Serving`` (TFX's layout) whose
+  ``serving_default`` takes serialized raw ``tf.Example``s (the transform graph
+  is inside) and whose ``transform_features`` gives the transformed features.
+- ``model_run``: whatever ``run_fn`` writes to ``fn_args.model_run_dir``
+  (TensorBoard logs).
+
+Hyperparameters: the ``hyperparameter_values`` dict gives defaults; a
+``hyperparameters`` input artifact (``hyperparameters.json``, e.g. a Tuner's
+best values) overrides them key by key.
+
+TensorFlow is imported only when the component runs (by the user module).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from beam_ml import fs
+from beam_ml.artifacts import Examples, HyperParameters, Model, ModelRun, Schema, TransformGraph
+from beam_ml.dsl import Input, Output, UserModule, component
+
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+
+
+def read_hyperparameters(artifact: HyperParameters) -> dict[str, Any]:
+    """The JSON object in a HyperParameters artifact's ``hyperparameters.json``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(fs.join(artifact.uri, HYPERPARAMETERS_FILE)) as handle:
+        values = json.loads(handle.read().decode("utf-8"))
+    if not isinstance(values, dict):
+        raise ValueError(f"{HYPERPARAMETERS_FILE} in {artifact.uri} must hold a JSON object")
+    return values
+
+
+@component
+def Trainer(
+    examples: Input[Examples],
+    model: Output[Model],
+    model_run: Output[ModelRun],
+    transform_graph: Input[TransformGraph] | None = None,
+    schema: Input[Schema] | None = None,
+    hyperparameters: Input[HyperParameters] | None = None,
+    *,
+    module_file: UserModule,
+    run_fn: str = "run_fn",
+    train_split: str = "train",
+    eval_split: str = "eval",
+    train_steps: int | None = None,
+    eval_steps: int | None = None,
+    label_key: str | None = None,
+    hyperparameter_values: dict[str, Any] | None = None,
+    custom_config: dict[str, Any] | None = None,
+) -> None:
+    """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
+    from beam_ml.training import SERVING_DIR, FnArgs, split_files
+
+    for split in (train_split, eval_split):
+        if split not in examples.splits:
+            raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
+    if transform_graph is None and schema is None:
+        raise ValueError("Trainer needs a transform_graph or a schema to know the features")
+    schema_proto = None
+    if schema is not None:
+        from beam_ml.transforms.schema import load_schema
+
+        schema_proto = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
+    values = dict(hyperparameter_values or {})
+    if hyperparameters is not None:
+        values.update(read_hyperparameters(hyperparameters))
+
+    serving_model_dir = fs.join(model.uri, SERVING_DIR)
+    fn_args = FnArgs(
+        train_files=split_files(examples.split_uri(train_split)),
+        eval_files=split_files(examples.split_uri(eval_split)),
+        serving_model_dir=serving_model_dir,
+        model_run_dir=model_run.uri,
+        transform_output=transform_graph.uri if transform_graph is not None else None,
+        schema=schema_proto,
+        hyperparameters=values,
+        train_steps=train_steps,
+        eval_steps=eval_steps,
+        label_key=label_key,
+        custom_config=dict(custom_config or {}),
+    )
+    module_file.get(run_fn)(fn_args)
+    if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
+        raise RuntimeError(
+            f"{run_fn} did not export a SavedModel to fn_args.serving_model_dir ({serving_model_dir}); "
+            "call beam_ml.training.export_serving_model"
+        )
+    model.properties.update({"format": "SavedModel", "serving_dir": SERVING_DIR})
+    if label_key is not None:
+        model.properties["label_key"] = label_key
+    model.properties["hyperparameters"] = values

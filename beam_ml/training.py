@@ -1,0 +1,360 @@
+"""What a Trainer user module gets and uses: ``FnArgs``, Parquet → ``tf.data``, and export.
+
+A module defines ``run_fn(fn_args: FnArgs)`` (TFX's convention), builds a Keras
+model, fits it on ``fn_args.train_dataset(...)`` and exports it with
+``export_serving_model``::
+
+    def run_fn(fn_args):
+        model = build_model(fn_args.hyperparameters)
+        model.fit(fn_args.train_dataset(batch_size=32), steps_per_epoch=fn_args.train_steps,
+                  validation_data=fn_args.eval_dataset(batch_size=32), validation_steps=fn_args.eval_steps)
+        export_serving_model(model, fn_args.tf_transform_output, fn_args.serving_model_dir,
+                             label_key=fn_args.label_key)
+
+The exported SavedModel has two signatures, both fed serialized ``tf.Example``
+protos of RAW (untransformed) rows, as TFX's Trainer exports them (TF Serving,
+TFMA and TFX's BulkInferrer call them this way):
+
+- ``serving_default(examples)``: the model's outputs; the tf.Transform graph
+  is inside, so callers do no preprocessing. The label may be absent.
+- ``transform_features(examples)``: the transformed features.
+
+``serialize_examples(batch, schema)`` turns raw Parquet/Arrow rows (nulls
+included) into those protos with tfx_bsl's C++ encoder.
+
+TensorFlow is imported when a function here is called, not when the module is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+__all__ = [
+    "SERVING_DIR",
+    "FnArgs",
+    "export_serving_model",
+    "load_serving_model",
+    "parquet_dataset",
+    "serialize_examples",
+    "split_files",
+]
+
+#: Where the SavedModel lives inside a Model artifact (TFX's layout).
+SERVING_DIR = "Format-Serving"
+
+
+@dataclass(frozen=True)
+class FnArgs:
+    """Everything ``run_fn`` needs; built by the Trainer component.
+
+    Datasets read the Parquet files of ``train_files``/``eval_files`` under
+    ``feature_spec`` (the transformed feature spec when there is a transform
+    graph, else the raw one from ``schema``), streaming record batches.
+    """
+
+    train_files: tuple[str, ...]
+    eval_files: tuple[str, ...]
+    serving_model_dir: str
+    #: TensorBoard logs go here (the ModelRun artifact).
+    model_run_dir: str
+    #: The tf.Transform output directory (TransformGraph artifact), if any.
+    transform_output: str | None = None
+    schema: schema_pb2.Schema | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    train_steps: int | None = None
+    eval_steps: int | None = None
+    label_key: str | None = None
+    custom_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def tf_transform_output(self) -> tft.TFTransformOutput | None:
+        if self.transform_output is None:
+            return None
+        import tensorflow_transform as tft
+
+        return tft.TFTransformOutput(self.transform_output)
+
+    @property
+    def log_dir(self) -> str:
+        return self.model_run_dir
+
+    @property
+    def raw_feature_spec(self) -> dict[str, Any]:
+        if self.tf_transform_output is not None:
+            return dict(self.tf_transform_output.raw_feature_spec())
+        if self.schema is None:
+            raise ValueError("FnArgs has neither a transform output nor a schema: no feature spec")
+        from tensorflow_transform.tf_metadata import schema_utils
+
+        return dict(schema_utils.schema_as_feature_spec(self.schema).feature_spec)
+
+    @property
+    def feature_spec(self) -> dict[str, Any]:
+        """The spec of the examples the datasets read (transformed if there is a transform)."""
+        if self.tf_transform_output is not None:
+            return dict(self.tf_transform_output.transformed_feature_spec())
+        return self.raw_feature_spec
+
+    def train_dataset(
+        self, batch_size: int = 32, *, shuffle: bool = True, num_epochs: int | None = None, seed: int | None = None
+    ) -> tf.data.Dataset:
+        """Training batches, repeated forever by default (bound them with ``train_steps``)."""
+        return parquet_dataset(self.train_files, self.feature_spec, batch_size, label_key=self.label_key,
+                               shuffle=shuffle, num_epochs=num_epochs, seed=seed)
+
+    def eval_dataset(
+        self, batch_size: int = 32, *, shuffle: bool = False, num_epochs: int | None = 1
+    ) -> tf.data.Dataset:
+        """Evaluation batches, one pass by default."""
+        return parquet_dataset(self.eval_files, self.feature_spec, batch_size, label_key=self.label_key,
+                               shuffle=shuffle, num_epochs=num_epochs)
+
+
+def split_files(split_uri: str) -> tuple[str, ...]:
+    """The Parquet files of one ``Split-<name>`` directory, sorted."""
+    from apache_beam.io.filesystems import FileSystems
+
+    pattern = FileSystems.join(split_uri, "*.parquet")
+    return tuple(sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list))
+
+
+# ------------------------------------------------------------------ Parquet → tf.data
+
+
+def _open(path: str):
+    from beam_ml import fs
+
+    if fs.is_local(path):
+        return path.removeprefix("file://")
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path)
+
+
+def _values(column: pa.Array, numpy_dtype: Any) -> np.ndarray:
+    if numpy_dtype is object:
+        return np.asarray(column.to_pylist(), dtype=object)
+    return column.to_numpy(zero_copy_only=False).astype(numpy_dtype, copy=False)
+
+
+def _fixed_len(name: str, column: pa.Array, spec: Any, numpy_dtype: Any) -> np.ndarray:
+    shape = [int(d) for d in spec.shape]
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        size = int(np.prod(shape)) if shape else 1
+        if column.null_count or not np.all(lengths == size):
+            raise ValueError(f"feature {name!r}: every row must have {size} values for shape {shape}")
+        return _values(pc.list_flatten(column), numpy_dtype).reshape([-1, *shape])
+    if column.null_count:
+        if spec.default_value is None:
+            raise ValueError(f"feature {name!r} has missing values and its FixedLenFeature no default")
+        default = np.asarray(spec.default_value).reshape(-1)[0]
+        column = pc.fill_null(column, pa.scalar(default.item() if hasattr(default, "item") else default, column.type))
+    if shape not in ([], [1]):
+        raise ValueError(f"feature {name!r}: a flat column cannot have shape {shape}")
+    return _values(column, numpy_dtype).reshape([-1, *shape])
+
+
+def _var_len(column: pa.Array, numpy_dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        column = column.fill_null([]) if column.null_count else column
+        offsets = column.offsets.to_numpy().astype(np.int64)
+        offsets = offsets - offsets[0]
+        return _values(pc.list_flatten(column), numpy_dtype), offsets
+    lengths = column.is_valid().to_numpy(zero_copy_only=False).astype(np.int64)
+    return _values(pc.drop_null(column), numpy_dtype), np.concatenate([[0], np.cumsum(lengths)])
+
+
+def parquet_dataset(
+    files: Sequence[str],
+    feature_spec: Mapping[str, Any],
+    batch_size: int,
+    *,
+    label_key: str | None = None,
+    shuffle: bool = False,
+    num_epochs: int | None = 1,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of ``feature_spec``'s features from Parquet files, streamed record batch by record batch.
+
+    ``FixedLenFeature``s become dense ``[batch, *shape]`` tensors (nulls take the
+    spec's default), ``VarLenFeature``s ``SparseTensor``s (a null is no value),
+    as ``tf.io.parse_example`` would give them. With ``label_key`` the elements
+    are ``(features, label)``. ``shuffle`` reorders files each epoch and rows
+    within each batch; ``num_epochs=None`` repeats forever.
+    """
+    import tensorflow as tf
+
+    if not files:
+        raise ValueError("no Parquet files to read")
+    specs = dict(feature_spec)
+    columns = sorted(specs)
+    numpy_dtypes = {name: object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
+                    for name, spec in specs.items()}
+    varlen = {name for name, spec in specs.items() if isinstance(spec, tf.io.VarLenFeature)}
+    unsupported = [name for name, spec in specs.items()
+                   if not isinstance(spec, tf.io.VarLenFeature | tf.io.FixedLenFeature)]
+    if unsupported:
+        raise ValueError(f"only FixedLenFeature and VarLenFeature can be read from Parquet: {unsupported}")
+    signature = {}
+    for name, spec in specs.items():
+        if name in varlen:
+            signature[name] = (tf.TensorSpec([None], spec.dtype), tf.TensorSpec([None], tf.int64))
+        else:
+            signature[name] = tf.TensorSpec([None, *spec.shape], spec.dtype)
+    rng = np.random.default_rng(seed)
+    ordered = list(files)
+
+    def generate() -> Iterator[dict[str, Any]]:
+        import pyarrow.parquet as pq
+
+        order = rng.permutation(len(ordered)) if shuffle else range(len(ordered))
+        for index in order:
+            reader = pq.ParquetFile(_open(ordered[index]))
+            for batch in reader.iter_batches(batch_size=batch_size, columns=columns):
+                if shuffle:
+                    batch = batch.take(pa.array(rng.permutation(batch.num_rows)))
+                element = {}
+                for name in columns:
+                    column = batch.column(name)
+                    if name in varlen:
+                        element[name] = _var_len(column, numpy_dtypes[name])
+                    else:
+                        element[name] = _fixed_len(name, column, specs[name], numpy_dtypes[name])
+                yield element
+
+    def to_tensors(element: dict[str, Any]) -> Any:
+        features = {}
+        for name, value in element.items():
+            if name in varlen:
+                values, row_splits = value
+                features[name] = tf.RaggedTensor.from_row_splits(values, row_splits).to_sparse()
+            else:
+                features[name] = value
+        if label_key is None:
+            return features
+        label = features.pop(label_key)
+        return features, label
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.map(to_tensors, num_parallel_calls=tf.data.AUTOTUNE)
+    if num_epochs != 1:
+        dataset = dataset.repeat(num_epochs)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _model_input_names(model: Any) -> list[str] | None:
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None
+    names = []
+    for tensor in inputs:
+        name = getattr(tensor, "name", None)
+        if not name:
+            return None
+        names.append(name.split(":")[0])
+    return names
+
+
+def _as_output_dict(outputs: Any) -> dict[str, Any]:
+    if isinstance(outputs, Mapping):
+        return dict(outputs)
+    if isinstance(outputs, list | tuple):
+        return {f"output_{i}": value for i, value in enumerate(outputs)}
+    return {"outputs": outputs}
+
+
+def export_serving_model(
+    model: Any,
+    tf_transform_output: tft.TFTransformOutput | None,
+    path: str,
+    *,
+    raw_feature_spec: Mapping[str, Any] | None = None,
+    label_key: str | None = None,
+) -> None:
+    """Saves ``model`` (Keras 3 or any callable tf.Module) as a SavedModel at ``path``.
+
+    ``serving_default`` parses serialized raw ``tf.Example``s under
+    ``raw_feature_spec`` (default: the transform output's raw spec) without
+    ``label_key``, applies the tf.Transform graph, keeps the transformed
+    features the model takes, and returns the model's outputs as a dict
+    (``{"outputs": tensor}`` for a single output). ``transform_features`` gives
+    the transformed features of rows that may include the label. Without a
+    transform output, ``raw_feature_spec`` is required and the model gets the
+    parsed raw features.
+    """
+    import tensorflow as tf
+
+    if raw_feature_spec is None:
+        if tf_transform_output is None:
+            raise ValueError("export_serving_model needs raw_feature_spec when there is no transform output")
+        raw_feature_spec = tf_transform_output.raw_feature_spec()
+    full_spec = dict(raw_feature_spec)
+    serving_spec = {name: spec for name, spec in full_spec.items() if name != label_key}
+    input_names = _model_input_names(model)
+
+    module = tf.Module()
+    module.model = model
+    module.tft_layer = tf_transform_output.transform_features_layer() if tf_transform_output else None
+
+    def transform(features: dict[str, Any]) -> dict[str, Any]:
+        return dict(module.tft_layer(features)) if module.tft_layer is not None else features
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples):
+        transformed = transform(tf.io.parse_example(examples, serving_spec))
+        if input_names is not None:
+            transformed = {name: transformed[name] for name in input_names}
+        return _as_output_dict(module.model(transformed))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(examples):
+        return transform(tf.io.parse_example(examples, full_spec))
+
+    module.serve = serve
+    module.transform_features = transform_features
+    tf.saved_model.save(
+        module, path, signatures={"serving_default": serve, "transform_features": transform_features}
+    )
+
+
+def load_serving_model(path: str) -> Any:
+    """The SavedModel at ``path`` (a Model artifact's uri or its ``Format-Serving`` directory)."""
+    import tensorflow as tf
+
+    from beam_ml import fs
+
+    serving = fs.join(path, SERVING_DIR)
+    return tf.saved_model.load(serving if fs.exists(serving) else path)
+
+
+def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] | None = None) -> list[bytes]:
+    """Raw rows (flat Arrow columns, nulls allowed) → serialized ``tf.Example``s for the signatures.
+
+    A null becomes an absent feature, exactly as tf.Transform saw it during training.
+    """
+    from tfx_bsl.coders import example_coder
+
+    from beam_ml.transforms.tf_transform import to_tfxio_batch
+
+    batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
+    encoded: list[bytes] = []
+    for item in batches:
+        wrapped = to_tfxio_batch(item, columns)
+        encoded.extend(example_coder.RecordBatchToExamples(wrapped))
+    return encoded

@@ -1,0 +1,742 @@
+"""File formats for ingestion: how a file is planned into work items, what column types
+it holds, and how one work item is read into Arrow record batches.
+
+Every format follows the same contract (`FileFormat`): `plan()` looks at the head of a
+file once and returns its columns and work items; `read()` turns one work item into
+record batches that match the unified schema, plus `RejectedRow`s for rows that do not
+parse or do not fit a declared type. The Beam transforms and the in-memory path in
+`ingestion.py` only call these two methods, so both paths read identically.
+
+Column kinds form a lattice, null < int64 < float64 < string, and the schema of a whole
+read is the join over every file's sampled head: an int column that is float in another
+file becomes float64, and a mix with text becomes string. A column with no value in any
+sample is declared string (it can hold any later value, so nothing is rejected because
+of a guess). Values after the sample that do not fit the declared type are rejected, not
+coerced; give a tensorflow_metadata Schema to declare types instead of inferring them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+import fastavro
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+
+FORMATS = ("csv", "parquet", "tfrecord", "avro", "jsonl")
+
+# The kinds a column can have, in lattice order, and the Arrow type each one is read as.
+KIND_TYPES = {"null": pa.null(), "int": pa.int64(), "float": pa.float64(), "string": pa.string()}
+_KIND_RANK = {kind: rank for rank, kind in enumerate(KIND_TYPES)}
+_SCHEMA_KINDS = {schema_pb2.INT: "int", schema_pb2.FLOAT: "float", schema_pb2.BYTES: "string"}
+_CHUNK = 16 << 20
+
+
+class IngestionError(ValueError):
+    """A file cannot be ingested at all: missing, matched by nothing, or not the stated format."""
+
+
+class RejectedRow(NamedTuple):
+    """A row that was not ingested, and why.
+
+    `line` is the 1-based physical line where the row starts in a text file (CSV, JSON
+    Lines; None when it cannot be known, e.g. a CSV whose quoted values hold newlines and
+    the row failed type conversion), or the 1-based record number in a binary file
+    (Parquet row, Avro record, TFRecord record). `raw` is the row's text when the file is
+    text, else a rendering of its decoded values.
+    """
+
+    path: str
+    line: int | None
+    raw: str | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How to read input files.
+
+    format: one of FORMATS; stated, never guessed, so a wrong file fails loudly.
+    schema: declares column types (INT→int64, FLOAT→float64, BYTES→string); columns it
+      does not name are inferred.
+    column_names: CSV only: the files have no header line; these are the columns.
+    null_values: CSV only: the field texts that mean "missing" (an empty field by
+      default, as TFDV's CSV decoder; ("", "NA") for R-style files).
+    newlines_in_values: CSV only: whether quoted values may hold newlines. None detects
+      it per file (quote parity per line), which costs one scan of a large file while
+      planning. A file with newlines in values is read as one work item, because a byte
+      offset cannot tell whether it is inside a quoted value.
+    split_bytes: the target size of one work item (a byte range of an uncompressed CSV or
+      JSON Lines file, a run of Parquet row groups). Compressed, Avro and TFRecord files
+      are one work item each.
+    infer_bytes: how much of each file's head is sampled to infer column types.
+    batch_rows: rows per record batch for record formats (Parquet, Avro, TFRecord);
+      CSV and JSON Lines batches follow block_bytes.
+    """
+
+    format: str
+    schema: schema_pb2.Schema | None = dataclasses.field(default=None, hash=False)
+    column_names: tuple[str, ...] | None = None
+    delimiter: str = ","
+    null_values: tuple[str, ...] = ("",)
+    newlines_in_values: bool | None = None
+    split_bytes: int = 64 << 20
+    infer_bytes: int = 1 << 20
+    block_bytes: int = 4 << 20
+    batch_rows: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
+        if self.column_names is not None:
+            object.__setattr__(self, "column_names", tuple(self.column_names))
+        object.__setattr__(self, "null_values", tuple(self.null_values))
+
+    def declared_kinds(self) -> dict[str, str]:
+        """The kinds the schema declares, by column name."""
+        if self.schema is None:
+            return {}
+        return {f.name: _SCHEMA_KINDS[f.type] for f in self.schema.feature if f.type in _SCHEMA_KINDS}
+
+
+class WorkItem(NamedTuple):
+    """One unit of reading: a byte range or a row-group range of one file.
+
+    tag routes the rows to an output (a split name, or the single examples output).
+    start/stop are bytes for CSV and JSON Lines, row groups for Parquet, and 0/-1 (the
+    whole file) otherwise. columns are a CSV file's column names, read from its header.
+    """
+
+    tag: str
+    path: str
+    start: int
+    stop: int
+    columns: tuple[str, ...] | None = None
+    newlines_in_values: bool = False
+
+
+class FileColumns(NamedTuple):
+    """One file's columns in order and the kind sampled for each."""
+
+    path: str
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+
+def unify_columns(files: list[FileColumns], declared: Mapping[str, str]) -> pa.Schema:
+    """The schema of a whole read: columns in the order of the first file (by path) that
+    has them, each the join of its kinds over all files, declared kinds overriding.
+
+    Sorting by path makes the result independent of the order files were sampled in.
+    """
+    order: dict[str, str] = {}
+    for file in sorted(files):
+        for name, kind in zip(file.names, file.kinds, strict=True):
+            known = order.get(name, "null")
+            order[name] = kind if _KIND_RANK[kind] > _KIND_RANK[known] else known
+    for name, kind in order.items():
+        if kind == "null":
+            order[name] = "string"
+    order.update((name, kind) for name, kind in declared.items() if name in order)
+    return pa.schema([pa.field(name, KIND_TYPES[kind]) for name, kind in order.items()])
+
+
+def kind_of(arrow_type: pa.DataType, path: str, column: str) -> str:
+    """The kind an Arrow type is read as; a list holds one value per row."""
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_null(arrow_type):
+        return "null"
+    if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
+        return "int"
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "float"
+    if pa.types.is_nested(arrow_type) or pa.types.is_dictionary(arrow_type):
+        raise IngestionError(f"{path}: column {column!r} has type {arrow_type}, which ingestion does not read")
+    return "string"
+
+
+def match_files(pattern: str) -> list[str]:
+    """The files a pattern matches, sorted; an IngestionError naming the pattern if none."""
+    try:
+        metadata = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # Beam raises BeamIOError, or OSError from the filesystem
+        raise IngestionError(f"cannot list input files {pattern!r}: {error}") from error
+    paths = sorted(m.path for m in metadata if m.size_in_bytes is None or not m.path.endswith("/"))
+    if not paths:
+        raise IngestionError(f"no input files match {pattern!r}")
+    return paths
+
+
+def _compressed(path: str) -> bool:
+    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+def _size(path: str) -> int:
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
+def _read_head(path: str, size: int) -> bytes:
+    """Up to `size` (uncompressed) bytes from the start of a file."""
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+        return f.read(size)
+
+
+def _read_whole(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+        return f.read()
+
+
+def _read_lines(path: str, start: int, stop: int) -> tuple[int, bytes]:
+    """Where the lines that start in [start, stop) of an uncompressed file begin, and
+    their bytes.
+
+    A line belongs to the range holding its first byte, so adjacent ranges tile the file
+    with no line read twice or lost.
+    """
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        if start > 0:
+            f.seek(start - 1)
+            _skip_past_newline(f)
+        begin = f.tell()
+        if begin >= stop:
+            return begin, b""
+        data = f.read(stop - begin)
+        if data.endswith(b"\n"):
+            return begin, data
+        tail = io.BytesIO()
+        while chunk := f.read(1 << 16):
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                tail.write(chunk[: cut + 1])
+                break
+            tail.write(chunk)
+        return begin, data + tail.getvalue()
+
+
+def _skip_past_newline(f: io.RawIOBase) -> None:
+    while chunk := f.read(1 << 16):
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            f.seek(cut + 1 - len(chunk), io.SEEK_CUR)
+            return
+
+
+def _count_newlines(path: str, stop: int) -> int:
+    """How many newlines precede byte `stop`: turns a range's lines into file lines."""
+    count = 0
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        while stop > 0 and (chunk := f.read(min(_CHUNK, stop))):
+            count += chunk.count(b"\n")
+            stop -= len(chunk)
+    return count
+
+
+class _QuoteParity:
+    """Detects a newline inside a quoted value: one where the quotes seen so far are odd.
+
+    Escaped quotes come in pairs and keep the parity, so this holds for RFC 4180 files;
+    a stray quote inside an unquoted value can fool it (documented limitation).
+    """
+
+    def __init__(self, quote: bytes = b'"') -> None:
+        self._quote = quote[0]
+        self._seen = 0
+
+    def feed(self, data: bytes) -> bool:
+        arr = np.frombuffer(data, dtype=np.uint8)
+        quotes = np.flatnonzero(arr == self._quote)
+        if len(quotes) == 0:
+            return False
+        newlines = np.flatnonzero(arr == 10)
+        before = np.searchsorted(quotes, newlines) + self._seen
+        self._seen += len(quotes)
+        return bool(np.any(before % 2 == 1))
+
+
+def _has_newlines_in_values(path: str) -> bool:
+    parity = _QuoteParity()
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+        while chunk := f.read(_CHUNK):
+            if parity.feed(chunk):
+                return True
+    return False
+
+
+class _Rejector:
+    """Collects the rows of one batch that do not fit the schema, by row index."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[int, str] = {}
+
+    def add(self, row: int, reason: str) -> None:
+        self.reasons.setdefault(row, reason)
+
+
+def _failing_rows(column: pa.Array, target: pa.DataType, offset: int = 0) -> list[int]:
+    """Indices of the values that do not cast, by bisection: O(k log n) vectorised casts."""
+    try:
+        pc.cast(column, target)
+        return []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(column) == 1:
+            return [offset]
+    half = len(column) // 2
+    return _failing_rows(column.slice(0, half), target, offset) + _failing_rows(
+        column.slice(half), target, offset + half
+    )
+
+
+def _single_values(column: pa.Array, name: str, rejector: _Rejector) -> pa.Array:
+    """A list column (tf.Example's features) as one value per row: an empty list is a
+    missing value; a row with several values is rejected, not truncated."""
+    lengths = pc.fill_null(pc.list_value_length(column), 0)
+    for row in np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 1):
+        rejector.add(int(row), f"column {name!r} has {lengths[int(row)].as_py()} values; ingestion reads one per row")
+    one = pc.equal(lengths, 1)
+    kept = pc.if_else(one, column, pa.scalar(None, column.type))
+    return pc.list_element(kept, 0) if len(kept) else pa.array([], column.type.value_type)
+
+
+def _fit(column: pa.Array, field: pa.Field, rejector: _Rejector) -> pa.Array:
+    """A column cast to its field's type; values that do not fit are rejected (and nulled)."""
+    if column.type == field.type:
+        return column
+    if pa.types.is_string(column.type) and field.type != pa.string():
+        column = pc.utf8_trim_whitespace(column)  # as Arrow's CSV converter does
+    bad = _failing_rows(column, field.type)
+    if bad:
+        for row in bad:
+            rejector.add(row, f"column {field.name!r}: value {column[row].as_py()!r} does not fit {field.type}")
+        mask = np.zeros(len(column), dtype=bool)
+        mask[bad] = True
+        column = pc.if_else(pa.array(mask), pa.scalar(None, column.type), column)
+    return pc.cast(column, field.type)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, dict[int, str]]:
+    """A batch with exactly `schema`'s columns and types, and the rows it had to reject.
+
+    Columns the batch lacks are all-null; a value in a column the schema lacks rejects
+    its row, since dropping the column would lose it silently.
+    """
+    rejector = _Rejector()
+    columns = []
+    for field in schema:
+        index = batch.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+            continue
+        column = batch.column(index)
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            column = _single_values(column, field.name, rejector)
+        columns.append(_fit(column, field, rejector))
+    for name in set(batch.schema.names) - set(schema.names):
+        for row in np.flatnonzero(batch.column(name).is_valid().to_numpy(zero_copy_only=False)):
+            rejector.add(int(row), f"column {name!r} is not in the schema inferred from the files' heads")
+    out = pa.RecordBatch.from_arrays(columns, schema=schema)
+    if rejector.reasons:
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[list(rejector.reasons)] = False
+        out = out.filter(pa.array(keep))
+    return out, rejector.reasons
+
+
+def _sampled_columns(path: str, schemas: list[pa.Schema]) -> FileColumns:
+    """A file's columns from the schemas of its sampled batches, each the join of its kinds."""
+    kinds: dict[str, str] = {}
+    for schema in schemas:
+        for field in schema:
+            kind = kind_of(field.type, path, field.name)
+            known = kinds.get(field.name, "null")
+            kinds[field.name] = kind if _KIND_RANK[kind] > _KIND_RANK[known] else known
+    return FileColumns(path, tuple(kinds), tuple(kinds.values()))
+
+
+def _row_text(batch: pa.RecordBatch, row: int) -> str:
+    return json.dumps(batch.slice(row, 1).to_pylist()[0], default=repr)
+
+
+class FileFormat:
+    """A file format: `plan` samples a file's head, `read` reads one work item."""
+
+    name: str
+
+    def plan(self, tag: str, path: str, options: ReadOptions) -> tuple[FileColumns, list[WorkItem]]:
+        """The file's sampled columns and its work items."""
+        raise NotImplementedError
+
+    def read(self, item: WorkItem, schema: pa.Schema, options: ReadOptions) -> Iterator[pa.RecordBatch | RejectedRow]:
+        """Record batches of `schema` for the item's rows, and the rows it rejects."""
+        raise NotImplementedError
+
+    def not_this_format(self, path: str, error: Exception) -> IngestionError:
+        return IngestionError(f"{path} is not a readable {self.name} file: {error}")
+
+
+class _RecordFormat(FileFormat):
+    """Formats read as whole-file runs of records (Avro, TFRecord): decode, conform, emit."""
+
+    def _batches(self, path: str, options: ReadOptions, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def plan(self, tag, path, options):
+        try:
+            head = list(self._batches(path, options, limit=options.batch_rows))
+        except (OSError, ValueError, EOFError, pa.ArrowException) as error:
+            raise self.not_this_format(path, error) from error
+        return _sampled_columns(path, [batch.schema for batch in head]), [WorkItem(tag, path, 0, -1)]
+
+    def read(self, item, schema, options):
+        record = 0
+        for batch in self._batches(item.path, options):
+            out, rejected = conform(batch, schema)
+            for row, reason in sorted(rejected.items()):
+                yield RejectedRow(item.path, record + row + 1, _row_text(batch, row), reason)
+            if out.num_rows:
+                yield out
+            record += batch.num_rows
+
+
+class TFRecordFormat(_RecordFormat):
+    """TFRecord files of serialized tf.Example (TFX ExampleGen's output), parsed by
+    tfx_bsl's C++ decoder without TensorFlow; gzip is detected from the file name."""
+
+    name = "tfrecord"
+
+    def _batches(self, path, options, limit=None):
+        decoder = ExamplesToRecordBatchDecoder()
+        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+            records: list[bytes] = []
+            while (record := _TFRecordUtil.read_record(f)) is not None:
+                records.append(record)
+                if len(records) == options.batch_rows:
+                    yield decoder.DecodeBatch(records)
+                    records = []
+                    if limit is not None:
+                        return
+            if records:
+                yield decoder.DecodeBatch(records)
+
+
+_AVRO_KINDS = {"null": "null", "boolean": "int", "int": "int", "long": "int", "float": "float",
+               "double": "float", "bytes": "string", "string": "string", "enum": "string"}
+
+
+class AvroFormat(_RecordFormat):
+    """Avro container files of flat records (primitive fields, optionally nullable)."""
+
+    name = "avro"
+
+    def _arrow_schema(self, path: str, avro_schema: dict) -> pa.Schema:
+        fields = []
+        for field in avro_schema["fields"]:
+            types = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            kinds = {_AVRO_KINDS.get(t if isinstance(t, str) else t.get("type"), "") for t in types} - {"null"}
+            if len(kinds) > 1 or "" in kinds:
+                raise IngestionError(f"{path}: Avro field {field['name']!r} has type {field['type']}, which ingestion does not read")
+            fields.append(pa.field(field["name"], KIND_TYPES[kinds.pop() if kinds else "null"]))
+        return pa.schema(fields)
+
+    def _batches(self, path, options, limit=None):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            reader = fastavro.reader(f)
+            schema = self._arrow_schema(path, reader.writer_schema)
+            rows: list[dict] = []
+            for row in reader:
+                rows.append(row)
+                if len(rows) == options.batch_rows:
+                    yield pa.RecordBatch.from_pylist(rows, schema=schema)
+                    rows = []
+                    if limit is not None:
+                        return
+            if rows or limit is not None:
+                yield pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+class ParquetFormat(FileFormat):
+    """Parquet files, split into runs of row groups of about split_bytes each."""
+
+    name = "parquet"
+
+    def _open(self, path: str) -> pq.ParquetFile:
+        try:
+            return pq.ParquetFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+        except (OSError, pa.ArrowException) as error:
+            raise self.not_this_format(path, error) from error
+
+    def plan(self, tag, path, options):
+        parquet = self._open(path)
+        schema = parquet.schema_arrow
+        columns = FileColumns(path, tuple(schema.names), tuple(kind_of(f.type, path, f.name) for f in schema))
+        items, start, size = [], 0, 0
+        for group in range(parquet.metadata.num_row_groups):
+            size += parquet.metadata.row_group(group).total_byte_size
+            if size >= options.split_bytes:
+                items.append(WorkItem(tag, path, start, group + 1))
+                start, size = group + 1, 0
+        if start < parquet.metadata.num_row_groups or not items:
+            items.append(WorkItem(tag, path, start, parquet.metadata.num_row_groups))
+        return columns, items
+
+    def read(self, item, schema, options):
+        parquet = self._open(item.path)
+        record = sum(parquet.metadata.row_group(g).num_rows for g in range(item.start))
+        for batch in parquet.iter_batches(batch_size=options.batch_rows, row_groups=range(item.start, item.stop)):
+            out, rejected = conform(batch, schema)
+            for row, reason in sorted(rejected.items()):
+                yield RejectedRow(item.path, record + row + 1, _row_text(batch, row), reason)
+            if out.num_rows:
+                yield out
+            record += batch.num_rows
+
+
+def _line_ranges(path: str, options: ReadOptions) -> list[tuple[int, int]]:
+    size = _size(path)
+    if _compressed(path) or size <= options.split_bytes:
+        return [(0, -1)]
+    return [(start, min(start + options.split_bytes, size)) for start in range(0, size, options.split_bytes)]
+
+
+def _item_bytes(item: WorkItem) -> tuple[int, bytes]:
+    """Where the item's lines begin in the file, and their (uncompressed) bytes."""
+    return (0, _read_whole(item.path)) if item.stop < 0 else _read_lines(item.path, item.start, item.stop)
+
+
+def _first_line(path: str, begin: int) -> int:
+    """The 1-based line number of the line starting at byte `begin`; counted only when
+    needed (a rejected row), since it reads the file up to there."""
+    return 1 if begin == 0 else _count_newlines(path, begin) + 1
+
+
+def _last_full_line(data: bytes) -> bytes:
+    return data[: data.rfind(b"\n") + 1] or data
+
+
+def _line_starts(data: bytes) -> np.ndarray:
+    """Byte offsets where each line of `data` starts."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    return starts[starts < len(data)]
+
+
+class CsvFormat(FileFormat):
+    """CSV files, read by Arrow's streaming CSV reader from each work item's bytes.
+
+    An uncompressed file larger than split_bytes is split into byte ranges aligned to
+    line starts, unless its quoted values hold newlines (then it is one work item). Rows
+    with the wrong number of fields come from Arrow's invalid_row_handler; their line is
+    found by locating their text in the item's bytes.
+    """
+
+    name = "csv"
+
+
+    def plan(self, tag, path, options):
+        head = _read_head(path, options.infer_bytes)
+        if b"\x00" in head:
+            raise self.not_this_format(path, "it holds NUL bytes")
+        if not head.strip():  # an empty file: no rows, and columns only if they are given
+            names = options.column_names or ()
+            return FileColumns(path, names, ("null",) * len(names)), [WorkItem(tag, path, 0, -1, names)]
+        sample = head if len(head) < options.infer_bytes else _last_full_line(head)
+        try:
+            sample.decode("utf-8")
+            table = pacsv.read_csv(
+                pa.BufferReader(sample),
+                read_options=pacsv.ReadOptions(column_names=options.column_names, use_threads=False),
+                parse_options=pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=True,
+                                                 invalid_row_handler=lambda row: "skip"),
+                convert_options=pacsv.ConvertOptions(null_values=list(options.null_values), strings_can_be_null=True),
+            )
+        except (UnicodeDecodeError, pa.ArrowInvalid) as error:
+            raise self.not_this_format(path, error) from error
+        names = tuple(table.column_names)
+        if len(set(names)) != len(names):
+            raise IngestionError(f"{path}: the header names a column twice: {names}")
+        columns = FileColumns(path, names, tuple(kind_of(f.type, path, f.name) for f in table.schema))
+        newlines = options.newlines_in_values
+        ranges = _line_ranges(path, options)
+        if newlines is None:
+            newlines = _QuoteParity().feed(head) if len(ranges) == 1 else _has_newlines_in_values(path)
+        if newlines:
+            ranges = [(0, -1)]
+        return columns, [WorkItem(tag, path, start, stop, names, newlines) for start, stop in ranges]
+
+    def read(self, item, schema, options):
+        begin, data = _item_bytes(item)
+        if not data.strip():
+            return
+        skip = 1 if begin == 0 and options.column_names is None else 0
+        invalid: list[pacsv.InvalidRow] = []
+
+        def handler(row: pacsv.InvalidRow) -> str:
+            invalid.append(row)
+            return "skip"
+
+        def batches(types: Mapping[str, pa.DataType]) -> list[pa.RecordBatch]:
+            invalid.clear()
+            reader = pacsv.open_csv(
+                pa.BufferReader(data),
+                read_options=pacsv.ReadOptions(column_names=item.columns, skip_rows=skip,
+                                               block_size=options.block_bytes, use_threads=False),
+                parse_options=pacsv.ParseOptions(delimiter=options.delimiter, invalid_row_handler=handler,
+                                                 newlines_in_values=item.newlines_in_values),
+                convert_options=pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values), strings_can_be_null=True),
+            )
+            return list(reader)
+
+        try:
+            try:
+                typed, rejected = batches({f.name: f.type for f in schema if f.name in item.columns}), {}
+            except pa.ArrowInvalid as error:
+                if "conversion error" not in str(error):
+                    raise
+                typed, rejected = self._conform_strings(batches(dict.fromkeys(item.columns, pa.string())), schema)
+        except pa.ArrowInvalid as error:
+            raise self.not_this_format(item.path, error) from error
+        if invalid or rejected:
+            first_line = _first_line(item.path, begin)
+            yield from self._rejections(item, data, first_line, skip, invalid, rejected)
+        for batch in typed:
+            if batch.num_rows:
+                yield conform(batch, schema)[0]
+
+    def _conform_strings(self, batches: list[pa.RecordBatch], schema: pa.Schema):
+        """The slow path, for an item with a value that does not fit its column's type:
+        every column read as text, cast column by column, misfits rejected by row index."""
+        out, rejected, row = [], {}, 0
+        for batch in batches:
+            fitted, bad = conform(batch, schema)
+            rejected.update((row + r, reason) for r, reason in bad.items())
+            out.append(fitted)
+            row += batch.num_rows
+        return out, rejected
+
+    def _rejections(self, item, data, first_line, skip, invalid, rejected) -> Iterator[RejectedRow]:
+        starts = _line_starts(data)
+        invalid_lines: list[int] = []
+        position = int(starts[skip]) if len(starts) > skip else len(data)
+        for row in invalid:
+            found = _find_line(data, row.text.encode(), position, starts)
+            line = None if found is None else first_line + found
+            if found is not None:
+                position = int(starts[found]) + 1
+                invalid_lines.append(found)
+            reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
+            yield RejectedRow(item.path, line, row.text, reason)
+        if not rejected:
+            return
+        if item.newlines_in_values:
+            row_lines = None
+        else:
+            lengths = np.diff(np.append(starts, len(data)))
+            first = np.frombuffer(data, dtype=np.uint8)[starts]
+            blank = np.flatnonzero((lengths <= 1) | ((lengths == 2) & (first == 13)))  # "\n" or "\r\n"
+            skipped = np.union1d(np.union1d(np.arange(skip), blank), invalid_lines)
+            row_lines = np.setdiff1d(np.arange(len(starts)), skipped)
+        for row, reason in sorted(rejected.items()):
+            if row_lines is None:
+                yield RejectedRow(item.path, None, None, reason)
+                continue
+            index = int(row_lines[row])
+            end = starts[index + 1] - 1 if index + 1 < len(starts) else len(data)
+            raw = data[starts[index]:end].decode("utf-8", "replace").rstrip("\r\n")
+            yield RejectedRow(item.path, first_line + index, raw, reason)
+
+
+def _find_line(data: bytes, text: bytes, position: int, starts: np.ndarray) -> int | None:
+    """The index of the line at or after `position` whose text is `text`, if any."""
+    while (at := data.find(text, position)) >= 0:
+        index = int(np.searchsorted(starts, at))
+        if index < len(starts) and starts[index] == at:
+            end = at + len(text)
+            if end == len(data) or data[end:end + 1] in (b"\n", b"\r"):
+                return index
+        position = at + 1
+    return None
+
+
+class JsonLinesFormat(FileFormat):
+    """JSON Lines files, one object per line, read by Arrow's JSON reader; a block that
+    does not parse is bisected by lines so only the offending lines are rejected."""
+
+    name = "jsonl"
+
+    def plan(self, tag, path, options):
+        lines = [line for line in _last_full_line(_read_head(path, options.infer_bytes)).splitlines() if line.strip()]
+        if lines:  # a file whose first line is not JSON is not JSON Lines
+            try:
+                pajson.read_json(pa.BufferReader(lines[0]))
+            except pa.ArrowInvalid as error:
+                raise self.not_this_format(path, error) from error
+        tables = list(self._parseable(lines))
+        columns = _sampled_columns(path, [table.schema for table in tables])
+        return columns, [WorkItem(tag, path, start, stop) for start, stop in _line_ranges(path, options)]
+
+    def _parseable(self, lines: list[bytes]) -> Iterator[pa.Table]:
+        """Tables of the lines that parse, skipping the others by bisection (sampling only)."""
+        if not lines:
+            return
+        try:
+            yield pajson.read_json(pa.BufferReader(b"\n".join(lines)))
+        except pa.ArrowInvalid:
+            if len(lines) > 1:
+                yield from self._parseable(lines[: len(lines) // 2])
+                yield from self._parseable(lines[len(lines) // 2:])
+
+    def read(self, item, schema, options):
+        begin, data = _item_bytes(item)
+        numbered = [(n, line) for n, line in enumerate(data.splitlines()) if line.strip()]
+        parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+        first_line = None
+        for start in range(0, len(numbered), options.batch_rows):
+            for out in self._parse(item.path, numbered[start:start + options.batch_rows], schema, parse):
+                if isinstance(out, RejectedRow):
+                    first_line = first_line or _first_line(item.path, begin)
+                    out = out._replace(line=first_line + out.line)
+                yield out
+
+    def _parse(self, path, numbered, schema, parse) -> Iterator[pa.RecordBatch | RejectedRow]:
+        """Batches of the (line index, text) lines, and rejections numbered by line index."""
+        try:
+            table = pajson.read_json(pa.BufferReader(b"\n".join(line for _, line in numbered)), parse_options=parse)
+        except pa.ArrowInvalid as error:
+            if len(numbered) == 1:
+                index, line = numbered[0]
+                yield RejectedRow(path, index, line.decode("utf-8", "replace"), f"does not parse as a row of the schema: {error}")
+                return
+            half = len(numbered) // 2
+            yield from self._parse(path, numbered[:half], schema, parse)
+            yield from self._parse(path, numbered[half:], schema, parse)
+            return
+        row = 0
+        for batch in table.to_batches():
+            out, rejected = conform(batch, schema)
+            for r, reason in sorted(rejected.items()):
+                index, line = numbered[row + r]
+                yield RejectedRow(path, index, line.decode("utf-8", "replace"), reason)
+            if out.num_rows:
+                yield out
+            row += batch.num_rows
+
+
+FILE_FORMATS: dict[str, FileFormat] = {
+    f.name: f for f in (CsvFormat(), ParquetFormat(), TFRecordFormat(), AvroFormat(), JsonLinesFormat())
+}
+
+__all__ = ["FILE_FORMATS", "FORMATS", "FileColumns", "FileFormat", "IngestionError", "ReadOptions",
+           "RejectedRow", "WorkItem", "conform", "match_files", "unify_columns"]

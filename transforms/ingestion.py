@@ -1,0 +1,472 @@
+"""Ingestion: files (CSV, Parquet, TFRecord of tf.Example, Avro, JSON Lines) into Arrow
+record batches, split deterministically, and written as Parquet.
+
+The read is splittable: each file is planned into work items (byte ranges aligned to
+line starts, runs of Parquet row groups, whole compressed or record files), a Reshuffle
+spreads the items over workers, and each item is read in large chunks by pyarrow. The
+column types of the whole read are unified from every file's sampled head before any
+row is read (see `formats.unify_columns`), so every batch of every file has one schema.
+
+Rows that do not parse or do not fit their column's type are never dropped or coerced:
+they come out as `RejectedRow`s. Counts go to Beam metrics (namespace `NAMESPACE`; read
+them with `ingestion_counts`).
+
+    with beam.Pipeline() as p:
+        result = p | IngestExamples("data/*.csv", ReadOptions(format="csv"))
+        result.splits | WriteExamples("out/examples")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
+from apache_beam.runners.runner import PipelineResult
+from apache_beam.transforms.window import GlobalWindows
+from beam_ml.transforms.formats import (
+    FILE_FORMATS,
+    FileColumns,
+    IngestionError,
+    ReadOptions,
+    RejectedRow,
+    WorkItem,
+    match_files,
+    unify_columns,
+)
+
+NAMESPACE = "beam_ml.ingestion"
+EXAMPLES = "examples"
+REJECTED = "rejected"
+_COLUMNS = "columns"
+
+beam.coders.registry.register_coder(RejectedRow, beam.coders.RowCoder)
+
+__all__ = [
+    "NAMESPACE",
+    "InMemoryResult",
+    "IngestExamples",
+    "IngestResult",
+    "IngestionError",
+    "ReadExamples",
+    "ReadOptions",
+    "ReadResult",
+    "RejectedRow",
+    "SplitConfig",
+    "SplitExamples",
+    "WriteExamples",
+    "assign_splits",
+    "ingestion_counts",
+    "read_examples_in_memory",
+    "write_examples_in_memory",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """Hash buckets per split, e.g. {"train": 2, "eval": 1}: a row goes to the split whose
+    bucket range holds hash(row) mod total buckets, splits taking ranges in the given
+    order (as TFX's ExampleGen). The hash is over the whole row, or over
+    `partition_feature` alone so that all rows sharing its value land in one split."""
+
+    buckets: tuple[tuple[str, int], ...] = (("train", 2), ("eval", 1))
+    partition_feature: str | None = None
+
+    def __post_init__(self) -> None:
+        buckets = tuple(dict(self.buckets).items()) if isinstance(self.buckets, Mapping) else tuple(self.buckets)
+        names = [name for name, _ in buckets]
+        if not buckets or len(set(names)) != len(names) or any(n < 1 for _, n in buckets):
+            raise ValueError(f"split buckets need unique names and positive counts, got {self.buckets!r}")
+        object.__setattr__(self, "buckets", buckets)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.buckets)
+
+
+class ReadResult(NamedTuple):
+    """What ReadExamples gives: the record batches and the rows it rejected."""
+
+    examples: PCollection[pa.RecordBatch]
+    rejected: PCollection[RejectedRow]
+
+
+class IngestResult(NamedTuple):
+    """What IngestExamples gives: record batches per split name and the rejected rows."""
+
+    splits: dict[str, PCollection[pa.RecordBatch]]
+    rejected: PCollection[RejectedRow]
+
+
+class InMemoryResult(NamedTuple):
+    """What read_examples_in_memory gives: a table per split, rejected rows, counts."""
+
+    splits: dict[str, pa.Table]
+    rejected: list[RejectedRow]
+    counts: dict[str, int]
+
+
+# ---------------------------------------------------------------------------- splitting
+
+_NULL_HASH = np.uint64(0x5BD1E9955BD1E995)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fixed, well-spread 64-bit mix, identical everywhere."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _bytes_hash(value: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little")
+
+
+def _column_hash(column: pa.Array) -> np.ndarray:
+    """A stable 64-bit hash per value: numbers by their bits, text by blake2b of each
+    distinct value (dictionary-encoded, so a repeated value is hashed once)."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = pc.fill_null(column, 0).to_numpy(zero_copy_only=False)
+        if values.dtype.kind == "f":
+            values = np.where(values == 0, 0.0, values).astype(np.float64)  # -0.0 == 0.0
+        hashes = _mix(values.view(np.uint64))
+    else:
+        encoded = pc.dictionary_encode(column.cast(pa.string()))
+        distinct = np.array([_bytes_hash(v.encode()) for v in encoded.dictionary.to_pylist()] or [0], np.uint64)
+        hashes = distinct[pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)]
+    return np.where(column.is_null().to_numpy(zero_copy_only=False), _NULL_HASH, hashes)
+
+
+def assign_splits(batch: pa.RecordBatch, config: SplitConfig) -> np.ndarray:
+    """The index into config.buckets of each row's split, vectorised over the batch.
+
+    Columns are combined in name order, so the result depends only on the row's values.
+    """
+    if config.partition_feature is not None:
+        if config.partition_feature not in batch.schema.names:
+            raise IngestionError(f"partition feature {config.partition_feature!r} is not a column: {batch.schema.names}")
+        names = [config.partition_feature]
+    else:
+        names = sorted(batch.schema.names)
+    row = np.zeros(batch.num_rows, dtype=np.uint64)
+    for name in names:
+        salt = np.uint64(_bytes_hash(name.encode()))
+        row = _mix(row ^ _mix(_column_hash(batch.column(name)) ^ salt))
+    bounds = np.cumsum([n for _, n in config.buckets])
+    return np.searchsorted(bounds, row % np.uint64(bounds[-1]), side="right")
+
+
+# ---------------------------------------------------------------------------- DoFns
+
+
+class _PlanFiles(beam.DoFn):
+    """(tag, path) → the file's work items, and its sampled columns (tagged)."""
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+
+    def process(self, source: tuple[str, str]) -> Iterator[WorkItem | TaggedOutput]:
+        tag, path = source
+        columns, items = FILE_FORMATS[self._options.format].plan(tag, path, self._options)
+        yield TaggedOutput(_COLUMNS, columns)
+        yield from items
+
+
+class _UnifyColumns(beam.CombineFn):
+    """Every file's sampled columns → the one schema of the read (`unify_columns`)."""
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._declared = options.declared_kinds()
+
+    def create_accumulator(self) -> list[FileColumns]:
+        return []
+
+    def add_input(self, accumulator: list[FileColumns], columns: FileColumns) -> list[FileColumns]:
+        accumulator.append(columns)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        first, *rest = accumulators
+        for other in rest:
+            first.extend(other)
+        return first
+
+    def extract_output(self, accumulator: list[FileColumns]) -> pa.Schema:
+        return unify_columns(accumulator, self._declared)
+
+
+class _ReadWorkItems(beam.DoFn):
+    """A work item → record batches (tagged with the item's tag) and rejected rows.
+
+    An item with no rows gives one empty batch, so a read of empty files still carries
+    its columns downstream.
+    """
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+        self._read = Metrics.counter(NAMESPACE, "rows_read")
+        self._rejected = Metrics.counter(NAMESPACE, "rows_rejected")
+
+    def process(self, item: WorkItem, schema: pa.Schema) -> Iterator[TaggedOutput]:
+        empty = True
+        for out in FILE_FORMATS[self._options.format].read(item, schema, self._options):
+            if isinstance(out, RejectedRow):
+                self._rejected.inc()
+                yield TaggedOutput(REJECTED, out)
+            else:
+                self._read.inc(out.num_rows)
+                empty = False
+                yield TaggedOutput(item.tag, out)
+        if empty:
+            yield TaggedOutput(item.tag, pa.RecordBatch.from_pylist([], schema=schema))
+
+
+class _SplitBatches(beam.DoFn):
+    """A batch → one filtered batch per split that receives rows (an empty batch goes
+    to every split, so each split knows the columns)."""
+
+    def __init__(self, config: SplitConfig) -> None:
+        self._config = config
+        self._counts = {name: Metrics.counter(NAMESPACE, f"rows_split_{name}") for name in config.names}
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[TaggedOutput]:
+        if batch.num_rows == 0:
+            for name in self._config.names:
+                yield TaggedOutput(name, batch)
+            return
+        assigned = assign_splits(batch, self._config)
+        for index, name in enumerate(self._config.names):
+            mask = assigned == index
+            if mask.any():
+                self._counts[name].inc(int(mask.sum()))
+                yield TaggedOutput(name, batch.filter(pa.array(mask)))
+
+
+class _WriteParquetBundles(beam.DoFn):
+    """Record batches → one temporary Parquet file per bundle; yields its path when the
+    bundle finishes, so only files of bundles that succeeded are published."""
+
+    def __init__(self, temp_dir: str, split: str) -> None:
+        self._temp_dir = temp_dir
+        self._written = Metrics.counter(NAMESPACE, f"rows_written_{split}")
+
+    def start_bundle(self) -> None:
+        self._path = self._file = self._writer = None
+
+    def process(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None:
+            self._path = FileSystems.join(self._temp_dir, f"{uuid.uuid4().hex}.parquet")
+            self._file = FileSystems.create(self._path)
+            self._writer = pq.ParquetWriter(self._file, batch.schema)
+        self._writer.write_batch(batch)
+        self._written.inc(batch.num_rows)
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._file.close()
+            yield GlobalWindows.windowed_value(self._path)
+
+
+class _PublishFiles(beam.DoFn):
+    """All temporary files of a split → renamed into the split's directory, temp removed."""
+
+    def __init__(self, temp_dir: str, split_dir: str) -> None:
+        self._temp_dir = temp_dir
+        self._split_dir = split_dir
+
+    def process(self, temp_paths: list[str]) -> Iterator[str]:
+        if not FileSystems.exists(self._split_dir):
+            FileSystems.mkdirs(self._split_dir)
+        sources = sorted(temp_paths)
+        targets = [FileSystems.join(self._split_dir, f"data-{i:05d}-of-{len(sources):05d}.parquet")
+                   for i in range(len(sources))]
+        if sources:
+            FileSystems.rename(sources, targets)
+        if FileSystems.exists(self._temp_dir):
+            FileSystems.delete([self._temp_dir])
+        yield from targets
+
+
+# ---------------------------------------------------------------------------- transforms
+
+
+def _sources(input_files: str | Mapping[str, str], tag: str) -> list[tuple[str, str]]:
+    """(tag, path) for every file, matched now so a missing input fails at construction."""
+    patterns = {tag: input_files} if isinstance(input_files, str) else dict(input_files)
+    if REJECTED in patterns:
+        raise ValueError(f"{REJECTED!r} names the rejected rows' output; choose another split name")
+    return [(name, path) for name, pattern in patterns.items() for path in match_files(pattern)]
+
+
+class _ReadSources(beam.PTransform):
+    """Files → batches tagged by source tag, and rejected rows; the shared read."""
+
+    def __init__(self, sources: list[tuple[str, str]], options: ReadOptions) -> None:
+        super().__init__()
+        self._sources = sources
+        self._options = options
+
+    def expand(self, pbegin: PBegin):
+        tags = sorted({tag for tag, _ in self._sources})
+        planned = (
+            pbegin
+            | "ListFiles" >> beam.Create(self._sources)
+            | "PlanFiles" >> beam.ParDo(_PlanFiles(self._options)).with_outputs(_COLUMNS, main="items")
+        )
+        schema = planned[_COLUMNS] | "UnifyColumns" >> beam.CombineGlobally(_UnifyColumns(self._options))
+        return (
+            planned.items
+            | "SpreadWorkItems" >> beam.Reshuffle()
+            | "ReadWorkItems"
+            >> beam.ParDo(_ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
+        )
+
+
+class ReadExamples(beam.PTransform[PBegin, ReadResult]):
+    """One file or a glob → record batches of one schema, and the rows rejected.
+
+    Input files are matched when the pipeline is built: a missing file or an empty glob
+    raises IngestionError then, naming the pattern.
+    """
+
+    def __init__(self, file_pattern: str, options: ReadOptions) -> None:
+        super().__init__()
+        self._file_pattern = file_pattern
+        self._options = options
+
+    def expand(self, pbegin: PBegin) -> ReadResult:
+        read = pbegin | "Read" >> _ReadSources(_sources(self._file_pattern, EXAMPLES), self._options)
+        return ReadResult(read[EXAMPLES], read[REJECTED])
+
+
+class SplitExamples(beam.PTransform[PCollection[pa.RecordBatch], dict[str, PCollection[pa.RecordBatch]]]):
+    """Record batches → record batches per split, by deterministic hash buckets."""
+
+    def __init__(self, config: SplitConfig = SplitConfig()) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, batches: PCollection[pa.RecordBatch]) -> dict[str, PCollection[pa.RecordBatch]]:
+        split = batches | "AssignSplits" >> beam.ParDo(_SplitBatches(self._config)).with_outputs(*self._config.names)
+        return {name: split[name] for name in self._config.names}
+
+
+class IngestExamples(beam.PTransform[PBegin, IngestResult]):
+    """Input files → record batches per split, and rejected rows.
+
+    input_files is a pattern, hash-split by `split` (default SplitConfig()), or a mapping
+    of split name → pattern, whose files are the splits as given (then `split` must be
+    None). All files of all splits share one schema.
+    """
+
+    def __init__(self, input_files: str | Mapping[str, str], options: ReadOptions,
+                 split: SplitConfig | None = None) -> None:
+        super().__init__()
+        if not isinstance(input_files, str) and split is not None:
+            raise ValueError("a split config applies to one input pattern; per-split patterns are the splits")
+        self._input_files = input_files
+        self._options = options
+        self._split = split or SplitConfig()
+
+    def expand(self, pbegin: PBegin) -> IngestResult:
+        if isinstance(self._input_files, str):
+            read = pbegin | "ReadExamples" >> ReadExamples(self._input_files, self._options)
+            return IngestResult(read.examples | "Split" >> SplitExamples(self._split), read.rejected)
+        read = pbegin | "ReadSplits" >> _ReadSources(_sources(self._input_files, EXAMPLES), self._options)
+        return IngestResult({name: read[name] for name in self._input_files}, read[REJECTED])
+
+
+class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCollection[str]]):
+    """Record batches per split → `<uri>/Split-<name>/data-NNNNN-of-NNNNN.parquet`.
+
+    Files are written to a temporary directory per split and renamed into place once
+    every bundle is done; gives the paths of the published files.
+    """
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self._uri = uri
+
+    def expand(self, splits: dict[str, PCollection[pa.RecordBatch]]) -> PCollection[str]:
+        run = uuid.uuid4().hex
+        written = []
+        for name, batches in splits.items():
+            temp_dir = FileSystems.join(self._uri, f".tmp-{run}-Split-{name}")
+            split_dir = FileSystems.join(self._uri, f"Split-{name}")
+            written.append(
+                batches
+                | f"Write[{name}]" >> beam.ParDo(_WriteParquetBundles(temp_dir, name))
+                | f"Collect[{name}]" >> beam.combiners.ToList()
+                | f"Publish[{name}]" >> beam.ParDo(_PublishFiles(temp_dir, split_dir))
+            )
+        return tuple(written) | "Flatten" >> beam.Flatten()
+
+
+def ingestion_counts(result: PipelineResult) -> dict[str, int]:
+    """The ingestion counters of a finished pipeline: rows_read, rows_rejected,
+    rows_split_<name>, rows_written_<name> (committed values where the runner has them)."""
+    counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    return {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in counters}
+
+
+# ---------------------------------------------------------------------------- in memory
+
+
+def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadOptions,
+                            split: SplitConfig | None = None) -> InMemoryResult:
+    """IngestExamples without Beam, through the same DoFns: for tests and small data."""
+    if not isinstance(input_files, str) and split is not None:
+        raise ValueError("a split config applies to one input pattern; per-split patterns are the splits")
+    columns, items = [], []
+    plan, read = _PlanFiles(options), _ReadWorkItems(options)
+    for source in _sources(input_files, EXAMPLES):
+        for out in plan.process(source):
+            if isinstance(out, TaggedOutput):
+                columns.append(out.value)
+            else:
+                items.append(out)
+    schema = _UnifyColumns(options).extract_output(columns)
+    batches: dict[str, list[pa.RecordBatch]] = {}
+    rejected: list[RejectedRow] = []
+    for item in items:
+        for out in read.process(item, schema):
+            if out.tag == REJECTED:
+                rejected.append(out.value)
+            else:
+                batches.setdefault(out.tag, []).append(out.value)
+    if isinstance(input_files, str):
+        config = split or SplitConfig()
+        splitter = _SplitBatches(config)
+        unsplit, batches = batches.get(EXAMPLES, []), {name: [] for name in config.names}
+        for batch in unsplit:
+            for out in splitter.process(batch):
+                batches[out.tag].append(out.value)
+    tables = {name: pa.Table.from_batches(parts, schema=schema) for name, parts in batches.items()}
+    counts = {"rows_read": sum(t.num_rows for t in tables.values()), "rows_rejected": len(rejected)}
+    counts.update((f"rows_split_{name}", table.num_rows) for name, table in tables.items())
+    return InMemoryResult(tables, rejected, counts)
+
+
+def write_examples_in_memory(splits: Mapping[str, pa.Table], uri: str) -> list[str]:
+    """WriteExamples without Beam: one Parquet file per split; gives the paths."""
+    paths = []
+    for name, table in splits.items():
+        path = FileSystems.join(uri, f"Split-{name}", "data-00000-of-00001.parquet")
+        with FileSystems.create(path) as f:
+            pq.write_table(table, f)
+        paths.append(path)
+    return paths

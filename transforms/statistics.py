@@ -1,0 +1,927 @@
+"""Dataset statistics over Arrow record batches, with TFDV 1.16.1's semantics.
+
+`GenerateStatistics` turns a PCollection of `pa.RecordBatch` into one
+tensorflow_metadata `DatasetFeatureStatisticsList`, and
+`generate_statistics_in_memory` does the same without Beam. Both run the same
+`StatisticsCombineFn`, which reads every batch once and feeds all features'
+accumulators from it: exact counts and moments come from vectorised
+pyarrow/numpy, approximate ones from mergeable `tfx_bsl.sketches` (KMV for
+distinct counts, Misra-Gries for top values, a quantiles sketch for
+median, quantiles and histograms), so the result does not depend on how Beam
+splits and merges the work.
+
+The output copies TFDV's conventions so TFDV users can read it: features are
+identified by `path`, listed in the order they are first seen; a flat column
+counts as one value per non-null row; std_dev is the population standard
+deviation; float columns are summarised as given (TFDV's own CSV reader
+produces float32, so feed float32 to reproduce its numbers bit for bit).
+
+This module never imports TensorFlow: a data-only pipeline starts fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.pvalue import PCollection
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx_bsl import sketches
+
+__all__ = [
+    "ALL_EXAMPLES_SLICE",
+    "GenerateStatistics",
+    "StatisticsCombineFn",
+    "StatsOptions",
+    "generate_statistics_in_memory",
+]
+
+_FeatureType = statistics_pb2.FeatureNameStatistics.Type
+_INT = statistics_pb2.FeatureNameStatistics.INT
+_FLOAT = statistics_pb2.FeatureNameStatistics.FLOAT
+_STRING = statistics_pb2.FeatureNameStatistics.STRING
+
+# TFDV's names and sketch sizes, kept so our output reads like theirs.
+ALL_EXAMPLES_SLICE = "All Examples"
+_MISRA_GRIES_BUCKETS = 1024
+_KMV_BUCKETS = 16384
+_NON_UTF8_PLACEHOLDER = "__BYTES_VALUE__"
+_LARGE_BYTES_PLACEHOLDER = "__LARGE_BYTES__"
+_LARGE_STRING_THRESHOLD = 1024
+# The standard histogram is rebuilt from this many quantile buckets per
+# quantiles-histogram bucket; the median comes from the same quantiles.
+_QUANTILES_PER_HISTOGRAM_BUCKET = 100
+# Quantiles sketch capacity: TFDV's value, large enough for any data set.
+_MAX_SKETCH_ELEMENTS = 1 << 32
+_ROW_INDEX = "__beam_ml_row__"
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """What to compute; frozen so a pipeline's settings cannot drift after it is built.
+
+    Defaults are TFDV 1.16.1's. `seed` makes sampling reproducible;
+    `epsilon` is the quantiles sketch's rank error (0.01 = 1% of the count).
+    Thresholds drop top values seen fewer times (or with less weight).
+    """
+
+    sample_rate: float = 1.0
+    seed: int = 0
+    num_top_values: int = 20
+    num_rank_histogram_buckets: int = 1000
+    num_values_histogram_buckets: int = 10
+    num_histogram_buckets: int = 10
+    num_quantiles_histogram_buckets: int = 10
+    epsilon: float = 0.01
+    frequency_threshold: int = 1
+    weighted_frequency_threshold: float = 1.0
+    weight_feature: str | None = None
+    slice_features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {self.sample_rate}")
+        counts = {
+            "num_top_values": self.num_top_values,
+            "num_rank_histogram_buckets": self.num_rank_histogram_buckets,
+            "num_values_histogram_buckets": self.num_values_histogram_buckets,
+            "num_histogram_buckets": self.num_histogram_buckets,
+            "num_quantiles_histogram_buckets": self.num_quantiles_histogram_buckets,
+        }
+        for name, value in counts.items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0.0 < self.epsilon < 1.0:
+            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
+        # A list would make the options unhashable and mutable behind our back.
+        object.__setattr__(self, "slice_features", tuple(self.slice_features))
+
+    def with_sampling(self, sample_rate: float, seed: int = 0) -> StatsOptions:
+        """A copy that summarises a reproducible Bernoulli sample of the rows."""
+        return dataclasses.replace(self, sample_rate=sample_rate, seed=seed)
+
+    def with_weight_feature(self, weight_feature: str | None) -> StatsOptions:
+        """A copy that also computes weighted statistics using this column as example weight."""
+        return dataclasses.replace(self, weight_feature=weight_feature)
+
+    def with_slice_features(self, *slice_features: str) -> StatsOptions:
+        """A copy that also computes statistics per combination of these features' values."""
+        return dataclasses.replace(self, slice_features=slice_features)
+
+
+# ---------------------------------------------------------------------------
+# Reading a column
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ColumnView:
+    """One column of a batch, reduced to what every statistic needs.
+
+    `num_values` holds the value count of each present row (from list
+    offsets, 1 for flat columns); `values` holds the non-null leaf values and
+    `value_rows` the batch row each of them came from (to look up weights).
+    """
+
+    feature_type: _FeatureType | None
+    present: np.ndarray
+    num_values: np.ndarray
+    values: pa.Array
+    value_rows: np.ndarray
+
+
+def _feature_type(arrow_type: pa.DataType, name: str) -> _FeatureType | None:
+    """Maps a leaf Arrow type to TFDV's feature type; None when the column is all-null typed."""
+    if pa.types.is_null(arrow_type):
+        return None
+    if pa.types.is_integer(arrow_type):
+        return _INT
+    if pa.types.is_floating(arrow_type):
+        return _FLOAT
+    if (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_binary(arrow_type)
+        or pa.types.is_large_binary(arrow_type)
+    ):
+        return _STRING
+    raise TypeError(
+        f"feature {name!r} has Arrow type {arrow_type}; statistics support integer, "
+        "floating point, string and binary columns, flat or as list<...>/large_list<...>"
+    )
+
+
+def _is_list(arrow_type: pa.DataType) -> bool:
+    """Multi-valued features arrive as list or large_list columns."""
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+
+
+def _view_column(array: pa.Array, name: str) -> _ColumnView:
+    """Splits a flat or list column into presence, per-row value counts and leaf values."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    present = array.is_valid().to_numpy(zero_copy_only=False)
+    if not _is_list(array.type):
+        return _ColumnView(
+            feature_type=_feature_type(array.type, name),
+            present=present,
+            num_values=np.ones(int(present.sum()), dtype=np.int64),
+            values=array.drop_null(),
+            value_rows=np.flatnonzero(present),
+        )
+    leaf_type = array.type.value_type
+    if _is_list(leaf_type) or pa.types.is_dictionary(leaf_type):
+        raise TypeError(f"feature {name!r} has Arrow type {array.type}; nested lists are not supported")
+    lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
+    values = array.flatten()
+    value_rows = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+    if values.null_count:
+        valid = values.is_valid()
+        value_rows = value_rows[valid.to_numpy(zero_copy_only=False)]
+        values = values.filter(valid)
+    return _ColumnView(
+        feature_type=_feature_type(leaf_type, name),
+        present=present,
+        num_values=lengths[present].astype(np.int64),
+        values=values,
+        value_rows=value_rows,
+    )
+
+
+def _example_weights(batch: pa.RecordBatch, weight_feature: str) -> np.ndarray:
+    """One float64 weight per row; a weight is mandatory because every example must count."""
+    index = batch.schema.get_field_index(weight_feature)
+    if index < 0:
+        raise ValueError(f"weight feature {weight_feature!r} is not a column of the batch")
+    view = _view_column(batch.column(index), weight_feature)
+    if view.feature_type not in (_INT, _FLOAT) or not view.present.all() or (view.num_values != 1).any():
+        raise ValueError(
+            f"weight feature {weight_feature!r} must be numeric with exactly one value in every row"
+        )
+    return view.values.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Partial statistics: each has add(...) for a batch and merge(other)
+# ---------------------------------------------------------------------------
+
+
+def _new_quantiles_sketch(options: StatsOptions) -> sketches.QuantilesSketch:
+    """One sketch per distribution, with TFDV's error bound, so our quantiles carry the same guarantee."""
+    return sketches.QuantilesSketch(options.epsilon, _MAX_SKETCH_ELEMENTS, 1)
+
+
+@dataclass
+class _Moments:
+    """Weight, mean and sum of squared deviations (M2), merged with Chan et al.'s formula.
+
+    Keeping M2 per part instead of sums of squares avoids catastrophic
+    cancellation, so merged means and variances stay accurate to ~1e-15.
+    """
+
+    weight: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    # Infinite values make the moments NaN, as in TFDV; that is a result, not a warning.
+    @np.errstate(invalid="ignore")
+    def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+        if weights is None:
+            weight = float(values.size)
+            mean = float(np.mean(values)) if values.size else 0.0
+            m2 = float(np.sum(np.square(values - mean)))
+        else:
+            weight = float(np.sum(weights))
+            if weight == 0.0:
+                return
+            mean = float(np.sum(weights * values) / weight)
+            m2 = float(np.sum(weights * np.square(values - mean)))
+        self._combine(weight, mean, m2)
+
+    def merge(self, other: _Moments) -> None:
+        self._combine(other.weight, other.mean, other.m2)
+
+    def _combine(self, weight: float, mean: float, m2: float) -> None:
+        if weight == 0.0:
+            return
+        if self.weight == 0.0:
+            self.weight, self.mean, self.m2 = weight, mean, m2
+            return
+        total = self.weight + weight
+        delta = mean - self.mean
+        self.mean += delta * (weight / total)
+        self.m2 += m2 + delta * delta * (self.weight * weight / total)
+        self.weight = total
+
+    @property
+    def std_dev(self) -> float:
+        """Population standard deviation, as TFDV reports it."""
+        if self.weight == 0.0:
+            return 0.0
+        return math.sqrt(max(0.0, self.m2 / self.weight))
+
+
+@dataclass
+class _Presence:
+    """How many rows have the feature and how many values they carry (TFDV's common stats)."""
+
+    num_values_sketch: sketches.QuantilesSketch
+    num_non_missing: int = 0
+    min_num_values: int = np.iinfo(np.int64).max
+    max_num_values: int = 0
+    tot_num_values: int = 0
+    weighted_num_non_missing: float = 0.0
+    weighted_tot_num_values: float = 0.0
+
+    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+        counts = view.num_values
+        self.num_non_missing += int(counts.size)
+        if counts.size:
+            self.min_num_values = min(self.min_num_values, int(counts.min()))
+            self.max_num_values = max(self.max_num_values, int(counts.max()))
+            self.tot_num_values += int(counts.sum())
+            # Value counts repeat a lot: add each distinct count once, weighted by frequency.
+            distinct, frequency = np.unique(counts, return_counts=True)
+            self.num_values_sketch.AddValues(pa.array(distinct), pa.array(frequency.astype(np.float64)))
+        if weights is not None:
+            present_weights = weights[view.present]
+            self.weighted_num_non_missing += float(np.sum(present_weights))
+            self.weighted_tot_num_values += float(np.sum(counts * present_weights))
+
+    def merge(self, other: _Presence) -> None:
+        self.num_non_missing += other.num_non_missing
+        self.min_num_values = min(self.min_num_values, other.min_num_values)
+        self.max_num_values = max(self.max_num_values, other.max_num_values)
+        self.tot_num_values += other.tot_num_values
+        self.weighted_num_non_missing += other.weighted_num_non_missing
+        self.weighted_tot_num_values += other.weighted_tot_num_values
+        self.num_values_sketch.Merge(other.num_values_sketch)
+
+
+@dataclass
+class _Numeric:
+    """Value statistics of an INT or FLOAT feature; NaNs are counted, then left out of everything else."""
+
+    quantiles: sketches.QuantilesSketch
+    weighted_quantiles: sketches.QuantilesSketch | None
+    moments: _Moments = field(default_factory=_Moments)
+    weighted_moments: _Moments = field(default_factory=_Moments)
+    num_nan: int = 0
+    num_zeros: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+    finite_min: float = math.inf
+    finite_max: float = -math.inf
+    num_pos_inf: int = 0
+    weighted_num_pos_inf: float = 0.0
+
+    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+        values = view.values.to_numpy(zero_copy_only=False)
+        sketch_values = view.values
+        not_nan = None
+        if values.dtype.kind == "f":
+            nan = np.isnan(values)
+            if nan.any():
+                self.num_nan += int(nan.sum())
+                not_nan = ~nan
+                values = values[not_nan]
+                sketch_values = pa.array(values)
+        if not values.size:
+            return
+        as_double = values.astype(np.float64)
+        self._add_extremes(as_double)
+        self.num_zeros += int(values.size - np.count_nonzero(values))
+        pos_inf = np.isposinf(as_double)
+        self.num_pos_inf += int(pos_inf.sum())
+        self.moments.add(as_double)
+        self.quantiles.AddValues(sketch_values)
+        if weights is not None:
+            value_weights = weights[view.value_rows]
+            if not_nan is not None:
+                value_weights = value_weights[not_nan]
+            self.weighted_moments.add(as_double, value_weights)
+            self.weighted_quantiles.AddValues(sketch_values, pa.array(value_weights))
+            self.weighted_num_pos_inf += float(np.sum(value_weights[pos_inf]))
+
+    def _add_extremes(self, values: np.ndarray) -> None:
+        """Tracks min/max and, separately, the finite ones the standard histogram spans."""
+        low, high = float(values.min()), float(values.max())
+        self.min, self.max = min(self.min, low), max(self.max, high)
+        if math.isinf(low) or math.isinf(high):
+            finite = values[np.isfinite(values)]
+            if not finite.size:
+                return
+            low, high = float(finite.min()), float(finite.max())
+        self.finite_min, self.finite_max = min(self.finite_min, low), max(self.finite_max, high)
+
+    def merge(self, other: _Numeric) -> None:
+        self.quantiles.Merge(other.quantiles)
+        if self.weighted_quantiles is not None:
+            self.weighted_quantiles.Merge(other.weighted_quantiles)
+        self.moments.merge(other.moments)
+        self.weighted_moments.merge(other.weighted_moments)
+        self.num_nan += other.num_nan
+        self.num_zeros += other.num_zeros
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+        self.finite_min = min(self.finite_min, other.finite_min)
+        self.finite_max = max(self.finite_max, other.finite_max)
+        self.num_pos_inf += other.num_pos_inf
+        self.weighted_num_pos_inf += other.weighted_num_pos_inf
+
+
+def _new_misra_gries(options: StatsOptions) -> sketches.MisraGriesSketch:
+    return sketches.MisraGriesSketch(
+        num_buckets=max(_MISRA_GRIES_BUCKETS, options.num_top_values, options.num_rank_histogram_buckets),
+        invalid_utf8_placeholder=_NON_UTF8_PLACEHOLDER,
+        large_string_threshold=_LARGE_STRING_THRESHOLD,
+        large_string_placeholder=_LARGE_BYTES_PLACEHOLDER,
+    )
+
+
+@dataclass
+class _Strings:
+    """Value statistics of a STRING feature: byte lengths, distinct count, frequent values."""
+
+    distinct: sketches.KmvSketch
+    top_values: sketches.MisraGriesSketch
+    weighted_top_values: sketches.MisraGriesSketch | None
+    total_bytes: int = 0
+
+    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+        if not len(view.values):
+            return
+        self.total_bytes += int(pc.sum(pc.binary_length(view.values)).as_py())
+        self.distinct.AddValues(view.values)
+        self.top_values.AddValues(view.values)
+        if weights is not None:
+            # TFDV feeds Misra-Gries float32 weights; doing the same keeps counts identical.
+            self.weighted_top_values.AddValues(view.values, pa.array(weights[view.value_rows], pa.float32()))
+
+    def merge(self, other: _Strings) -> None:
+        self.total_bytes += other.total_bytes
+        self.distinct.Merge(other.distinct)
+        self.top_values.Merge(other.top_values)
+        if self.weighted_top_values is not None:
+            self.weighted_top_values.Merge(other.weighted_top_values)
+
+
+@dataclass
+class _Feature:
+    """All partial statistics of one feature; the value part is created once the type is known."""
+
+    presence: _Presence
+    feature_type: _FeatureType | None = None
+    numeric: _Numeric | None = None
+    strings: _Strings | None = None
+
+    def add(self, view: _ColumnView, weights: np.ndarray | None, options: StatsOptions, name: str) -> None:
+        self._settle_type(view.feature_type, name)
+        self.presence.add(view, weights)
+        if self.feature_type == _STRING:
+            if self.strings is None:
+                self.strings = _Strings(
+                    distinct=sketches.KmvSketch(_KMV_BUCKETS),
+                    top_values=_new_misra_gries(options),
+                    weighted_top_values=_new_misra_gries(options) if weights is not None else None,
+                )
+            self.strings.add(view, weights)
+        elif self.feature_type in (_INT, _FLOAT):
+            if self.numeric is None:
+                self.numeric = _Numeric(
+                    quantiles=_new_quantiles_sketch(options),
+                    weighted_quantiles=_new_quantiles_sketch(options) if weights is not None else None,
+                )
+            self.numeric.add(view, weights)
+
+    def _settle_type(self, feature_type: _FeatureType | None, name: str) -> None:
+        """An all-null batch says nothing about the type; two real types must agree."""
+        if feature_type is None:
+            return
+        if self.feature_type is None:
+            self.feature_type = feature_type
+        elif self.feature_type != feature_type:
+            raise TypeError(
+                f"feature {name!r} has values of type {_FeatureType.Name(self.feature_type)} "
+                f"and {_FeatureType.Name(feature_type)}"
+            )
+
+    def merge(self, other: _Feature, name: str) -> None:
+        self._settle_type(other.feature_type, name)
+        self.presence.merge(other.presence)
+        self.numeric = _merge_optional(self.numeric, other.numeric)
+        self.strings = _merge_optional(self.strings, other.strings)
+
+    def compact(self) -> None:
+        self.presence.num_values_sketch.Compact()
+        if self.numeric is not None:
+            self.numeric.quantiles.Compact()
+            if self.numeric.weighted_quantiles is not None:
+                self.numeric.weighted_quantiles.Compact()
+
+
+_Part = TypeVar("_Part", _Numeric, _Strings)
+
+
+def _merge_optional(mine: _Part | None, theirs: _Part | None) -> _Part | None:
+    """Merges into `mine` when both exist; otherwise adopts whichever exists (Beam hands it over)."""
+    if mine is None:
+        return theirs
+    if theirs is not None:
+        mine.merge(theirs)
+    return mine
+
+
+@dataclass
+class _Slice:
+    """Partial statistics of one slice: example counts and each feature, in first-seen order."""
+
+    num_examples: int = 0
+    weighted_num_examples: float = 0.0
+    features: dict[str, _Feature] = field(default_factory=dict)
+
+    def add(self, batch: pa.RecordBatch, options: StatsOptions) -> None:
+        weights = _example_weights(batch, options.weight_feature) if options.weight_feature else None
+        self.num_examples += batch.num_rows
+        if weights is not None:
+            self.weighted_num_examples += float(np.sum(weights))
+        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+            feature = self.features.get(name)
+            if feature is None:
+                feature = self.features[name] = _Feature(presence=_Presence(_new_quantiles_sketch(options)))
+            feature.add(_view_column(array, name), weights, options, name)
+
+    def merge(self, other: _Slice) -> None:
+        self.num_examples += other.num_examples
+        self.weighted_num_examples += other.weighted_num_examples
+        for name, theirs in other.features.items():
+            mine = self.features.get(name)
+            if mine is None:
+                self.features[name] = theirs
+            else:
+                mine.merge(theirs, name)
+
+
+# The accumulator: slice name → partial statistics of that slice.
+_Accumulator = dict[str, _Slice]
+
+
+# ---------------------------------------------------------------------------
+# Sampling and slicing a batch
+# ---------------------------------------------------------------------------
+
+
+def _sample(batch: pa.RecordBatch, options: StatsOptions) -> pa.RecordBatch:
+    """Keeps each row with probability sample_rate.
+
+    The generator is seeded by the options' seed and a checksum of the
+    batch's contents, so the same data gives the same sample however Beam
+    orders or retries the bundles.
+    """
+    if options.sample_rate >= 1.0 or not batch.num_rows:
+        return batch
+    checksum = zlib.crc32(batch.serialize())
+    keep = np.random.default_rng([options.seed, checksum]).random(batch.num_rows) < options.sample_rate
+    return batch.filter(pa.array(keep))
+
+
+def _slices(batch: pa.RecordBatch, slice_features: Sequence[str]) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Yields (TFDV slice name, rows) for each combination of slice feature values in the batch.
+
+    A row joins one slice per combination of its distinct values (a list
+    feature can put a row in several); a row missing any slice feature, or a
+    batch without the column, joins none. Names are TFDV's:
+    `<feature>_<value>` over the features in sorted order, joined by `_`.
+    """
+    names = sorted(slice_features)
+    combinations: pa.Table | None = None
+    for name in names:
+        index = batch.schema.get_field_index(name)
+        if index < 0:
+            return
+        view = _view_column(batch.column(index), name)
+        pairs = pa.table({_ROW_INDEX: pa.array(view.value_rows, pa.int64()), name: view.values})
+        pairs = pairs.group_by([_ROW_INDEX, name]).aggregate([])
+        combinations = pairs if combinations is None else combinations.join(pairs, _ROW_INDEX, join_type="inner")
+    groups = combinations.group_by(names).aggregate([(_ROW_INDEX, "list")])
+    keys = [groups.column(name).to_pylist() for name in names]
+    rows = groups.column(f"{_ROW_INDEX}_list")
+    for i in range(groups.num_rows):
+        slice_name = "_".join(f"{name}_{_slice_value(key[i])}" for name, key in zip(names, keys, strict=True))
+        yield slice_name, batch.take(pa.array(np.sort(rows[i].values.to_numpy())))
+
+
+def _slice_value(value: object) -> str:
+    """A slice value as TFDV spells it in slice names: text as is, bytes decoded, numbers via str()."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# Histograms from quantiles (TFDV's quantiles_util semantics)
+# ---------------------------------------------------------------------------
+
+
+def _quantiles(sketch: sketches.QuantilesSketch, num_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """num_buckets + 1 boundaries and the cumulative weight at each boundary."""
+    boundaries, cumulative = sketch.GetQuantilesAndCumulativeWeights(num_buckets)
+    return (
+        boundaries.flatten().to_numpy(zero_copy_only=False).astype(np.float64),
+        cumulative.flatten().to_numpy(zero_copy_only=False).astype(np.float64),
+    )
+
+
+def _median(boundaries: np.ndarray) -> float:
+    middle = boundaries.size // 2
+    if boundaries.size % 2:
+        return float(boundaries[middle])
+    return float((boundaries[middle - 1] + boundaries[middle]) / 2.0)
+
+
+def _bucket_counts(boundaries: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
+    """Weight in each bucket between consecutive boundaries, spreading ties evenly.
+
+    Buckets that share an upper bound share their weight; the weight at the
+    first boundary (the minimum's own count) is spread over the leading
+    buckets identical to the first one. This is how TFDV lays out quantiles
+    histograms over repeated values (e.g. ten [1, 1] buckets of equal count).
+    """
+    low, high = boundaries[:-1], boundaries[1:]
+    counts = np.diff(cumulative)
+    if not counts.size:
+        return counts
+    run = np.concatenate([[0], np.cumsum(high[1:] != high[:-1])])
+    counts = (np.bincount(run, weights=counts) / np.bincount(run))[run]
+    same_as_first = (low == low[0]) & (high == high[0])
+    leading = int(np.argmin(same_as_first)) if not same_as_first.all() else same_as_first.size
+    counts[:leading] += cumulative[0] / leading
+    return counts
+
+
+def _quantiles_histogram(boundaries: np.ndarray, cumulative: np.ndarray, num_nan: int) -> statistics_pb2.Histogram:
+    histogram = statistics_pb2.Histogram(type=statistics_pb2.Histogram.QUANTILES, num_nan=num_nan)
+    counts = _bucket_counts(boundaries, cumulative)
+    for low, high, count in zip(boundaries[:-1], boundaries[1:], counts, strict=True):
+        histogram.buckets.add(low_value=low, high_value=high, sample_count=count)
+    return histogram
+
+
+def _rebin(boundaries: np.ndarray, cumulative: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keeps every factor-th boundary (and the first): fine quantiles → coarse quantiles."""
+    return (
+        np.concatenate([boundaries[:1], boundaries[factor::factor]]),
+        np.concatenate([cumulative[:1], cumulative[factor::factor]]),
+    )
+
+
+def _strip_infinities(
+    boundaries: np.ndarray, cumulative: np.ndarray, finite_max: float, num_pos_inf: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Removes -inf and +inf boundaries so the equal-width buckets span finite values only.
+
+    Returns the finite boundaries, their cumulative weights (counting finite
+    values only) and the weight of -inf values, which becomes its own bucket.
+    """
+    num_neg_boundaries = int(np.searchsorted(boundaries, -math.inf, side="right"))
+    num_neg_inf = 0.0
+    if num_neg_boundaries:
+        num_neg_inf = float(cumulative[num_neg_boundaries - 1])
+        boundaries = boundaries[num_neg_boundaries:]
+        cumulative = cumulative[num_neg_boundaries:] - num_neg_inf
+    if num_pos_inf:
+        first_pos = int(np.searchsorted(boundaries, math.inf, side="left"))
+        finite_total = cumulative[-1] - num_pos_inf
+        boundaries = np.append(boundaries[:first_pos], finite_max)
+        cumulative = np.append(cumulative[:first_pos], finite_total)
+    return boundaries, cumulative, num_neg_inf
+
+
+def _overlap_fractions(low: np.ndarray, high: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Fraction of each quantile bucket (column) inside each equal-width bucket (row).
+
+    Weight is assumed uniform within a bucket. A zero-width bucket sitting
+    on an edge between two buckets counts in the left one; one on the
+    minimum counts in the first.
+    """
+    lo, hi = edges[:-1, None], edges[1:, None]
+    touches = (high >= lo) & (low <= hi)
+    point = low == high
+    width = np.where(point, 1.0, high - low)
+    spread = np.where(touches, (np.minimum(high, hi) - np.maximum(low, lo)) / width, 0.0)
+    first_row = np.arange(lo.shape[0])[:, None] == 0
+    point_share = np.where(low == lo, first_row, touches).astype(np.float64)
+    return np.where(point, point_share, spread)
+
+
+def _standard_histogram(
+    boundaries: np.ndarray,
+    cumulative: np.ndarray,
+    numeric: _Numeric,
+    num_buckets: int,
+    num_pos_inf: float,
+) -> statistics_pb2.Histogram:
+    """Equal-width histogram between the finite min and max, interpolated from fine quantiles.
+
+    Infinities get a bucket of their own at either end, as in TFDV.
+    """
+    histogram = statistics_pb2.Histogram(type=statistics_pb2.Histogram.STANDARD, num_nan=numeric.num_nan)
+    if not math.isfinite(numeric.finite_min):
+        histogram.buckets.add(low_value=numeric.finite_min, high_value=numeric.finite_max, sample_count=cumulative[-1])
+        return histogram
+    boundaries, cumulative, num_neg_inf = _strip_infinities(boundaries, cumulative, numeric.finite_max, num_pos_inf)
+    if numeric.finite_min == numeric.finite_max:
+        edges = np.array([numeric.finite_min, numeric.finite_max])
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.linspace(numeric.finite_min, numeric.finite_max, num_buckets + 1)
+        if not np.isfinite(edges).all():
+            # The range overflows a double: no meaningful equal-width buckets exist.
+            return histogram
+    counts = _overlap_fractions(boundaries[:-1], boundaries[1:], edges) @ _bucket_counts(boundaries, cumulative)
+    if num_neg_inf:
+        histogram.buckets.add(low_value=-math.inf, high_value=-math.inf, sample_count=num_neg_inf)
+    for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True):
+        histogram.buckets.add(low_value=low, high_value=high, sample_count=count)
+    if num_pos_inf:
+        histogram.buckets.add(low_value=math.inf, high_value=math.inf, sample_count=num_pos_inf)
+    return histogram
+
+
+def _value_histograms(
+    sketch: sketches.QuantilesSketch, numeric: _Numeric, num_pos_inf: float, options: StatsOptions
+) -> tuple[float, statistics_pb2.Histogram, statistics_pb2.Histogram]:
+    """Median, standard histogram and quantiles histogram, all from one set of fine quantiles."""
+    boundaries, cumulative = _quantiles(
+        sketch, _QUANTILES_PER_HISTOGRAM_BUCKET * options.num_quantiles_histogram_buckets
+    )
+    standard = _standard_histogram(boundaries, cumulative, numeric, options.num_histogram_buckets, num_pos_inf)
+    quantiles = _quantiles_histogram(
+        *_rebin(boundaries, cumulative, _QUANTILES_PER_HISTOGRAM_BUCKET), numeric.num_nan
+    )
+    return _median(boundaries), standard, quantiles
+
+
+# ---------------------------------------------------------------------------
+# Building the protos
+# ---------------------------------------------------------------------------
+
+
+def _common_stats(
+    presence: _Presence, num_examples: int, weighted_num_examples: float | None, options: StatsOptions
+) -> statistics_pb2.CommonStatistics:
+    result = statistics_pb2.CommonStatistics(
+        num_non_missing=presence.num_non_missing,
+        num_missing=num_examples - presence.num_non_missing,
+        tot_num_values=presence.tot_num_values,
+    )
+    if presence.num_non_missing:
+        result.min_num_values = presence.min_num_values
+        result.max_num_values = presence.max_num_values
+        result.avg_num_values = presence.tot_num_values / presence.num_non_missing
+        result.num_values_histogram.CopyFrom(
+            _quantiles_histogram(*_quantiles(presence.num_values_sketch, options.num_values_histogram_buckets), 0)
+        )
+    if weighted_num_examples is not None:
+        weighted = result.weighted_common_stats
+        weighted.num_non_missing = presence.weighted_num_non_missing
+        weighted.num_missing = weighted_num_examples - presence.weighted_num_non_missing
+        weighted.tot_num_values = presence.weighted_tot_num_values
+        if presence.weighted_num_non_missing:
+            weighted.avg_num_values = presence.weighted_tot_num_values / presence.weighted_num_non_missing
+    return result
+
+
+def _numeric_stats(
+    feature: _Feature, common: statistics_pb2.CommonStatistics, options: StatsOptions
+) -> statistics_pb2.NumericStatistics:
+    result = statistics_pb2.NumericStatistics(common_stats=common)
+    numeric = feature.numeric
+    if numeric is None or feature.presence.tot_num_values == numeric.num_nan:
+        if numeric is not None and numeric.num_nan:
+            for kind in (statistics_pb2.Histogram.STANDARD, statistics_pb2.Histogram.QUANTILES):
+                result.histograms.add(type=kind, num_nan=numeric.num_nan)
+        return result
+    result.mean = numeric.moments.mean
+    result.std_dev = numeric.moments.std_dev
+    result.num_zeros = numeric.num_zeros
+    result.min = numeric.min
+    result.max = numeric.max
+    result.median, standard, quantiles = _value_histograms(
+        numeric.quantiles, numeric, numeric.num_pos_inf, options
+    )
+    result.histograms.extend([standard, quantiles])
+    if numeric.weighted_quantiles is not None:
+        weighted = result.weighted_numeric_stats
+        weighted.mean = numeric.weighted_moments.mean
+        weighted.std_dev = numeric.weighted_moments.std_dev
+        weighted.median, standard, quantiles = _value_histograms(
+            numeric.weighted_quantiles, numeric, numeric.weighted_num_pos_inf, options
+        )
+        weighted.histograms.extend([standard, quantiles])
+    return result
+
+
+def _fill_top_values(
+    target: statistics_pb2.StringStatistics | statistics_pb2.WeightedStringStatistics,
+    estimate: pa.StructArray,
+    threshold: float,
+    options: StatsOptions,
+) -> None:
+    """Top values and rank histogram, most frequent first, ties broken by value descending (TFDV's order)."""
+    pairs = sorted(
+        zip(estimate.field("counts").to_pylist(), estimate.field("values").to_pylist(), strict=True),
+        reverse=True,
+    )
+    kept = [(count, value.decode("utf-8")) for count, value in pairs if count >= threshold]
+    for count, value in kept[: options.num_top_values]:
+        target.top_values.add(value=value, frequency=count)
+    for rank, (count, value) in enumerate(kept[: options.num_rank_histogram_buckets]):
+        target.rank_histogram.buckets.add(low_rank=rank, high_rank=rank, label=value, sample_count=count)
+
+
+def _string_stats(
+    feature: _Feature, common: statistics_pb2.CommonStatistics, options: StatsOptions
+) -> statistics_pb2.StringStatistics:
+    """avg_length over all values; unique and top values only once some value was seen (as TFDV)."""
+    result = statistics_pb2.StringStatistics(common_stats=common)
+    strings = feature.strings
+    if strings is None or not feature.presence.tot_num_values:
+        return result
+    result.avg_length = strings.total_bytes / feature.presence.tot_num_values
+    estimate = strings.top_values.Estimate()
+    if not len(estimate):
+        return result
+    result.unique = strings.distinct.Estimate()
+    _fill_top_values(result, estimate, options.frequency_threshold, options)
+    if strings.weighted_top_values is not None:
+        _fill_top_values(
+            result.weighted_string_stats,
+            strings.weighted_top_values.Estimate(),
+            options.weighted_frequency_threshold,
+            options,
+        )
+    return result
+
+
+def _feature_stats(
+    name: str, feature: _Feature, slice_: _Slice, options: StatsOptions
+) -> statistics_pb2.FeatureNameStatistics:
+    """One feature's proto; a feature never seen with a value is reported as STRING, like TFDV."""
+    weighted_num_examples = slice_.weighted_num_examples if options.weight_feature else None
+    common = _common_stats(feature.presence, slice_.num_examples, weighted_num_examples, options)
+    feature_type = _STRING if feature.feature_type is None else feature.feature_type
+    result = statistics_pb2.FeatureNameStatistics(type=feature_type)
+    result.path.step.append(name)
+    if result.type == _STRING:
+        result.string_stats.CopyFrom(_string_stats(feature, common, options))
+    else:
+        result.num_stats.CopyFrom(_numeric_stats(feature, common, options))
+    return result
+
+
+def _dataset_stats(name: str, slice_: _Slice, options: StatsOptions) -> statistics_pb2.DatasetFeatureStatistics:
+    result = statistics_pb2.DatasetFeatureStatistics(name=name, num_examples=slice_.num_examples)
+    if options.weight_feature:
+        result.weighted_num_examples = slice_.weighted_num_examples
+    for feature_name, feature in slice_.features.items():
+        result.features.append(_feature_stats(feature_name, feature, slice_, options))
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The combiner and its two wrappers
+# ---------------------------------------------------------------------------
+
+
+class StatisticsCombineFn(beam.CombineFn):
+    """Record batches → DatasetFeatureStatisticsList, in one pass over the data.
+
+    The accumulator maps slice names to partial statistics; every batch
+    feeds the "All Examples" slice and, with slice_features, each slice its
+    rows fall in. Accumulators pickle (the sketches do), so Beam can ship
+    them between workers.
+    """
+
+    def __init__(self, options: StatsOptions = StatsOptions()) -> None:
+        super().__init__()
+        self._options = options
+
+    def create_accumulator(self) -> _Accumulator:
+        return {ALL_EXAMPLES_SLICE: _Slice()}
+
+    def add_input(self, accumulator: _Accumulator, batch: pa.RecordBatch) -> _Accumulator:
+        batch = _sample(batch, self._options)
+        accumulator[ALL_EXAMPLES_SLICE].add(batch, self._options)
+        if self._options.slice_features:
+            for name, rows in _slices(batch, self._options.slice_features):
+                accumulator.setdefault(name, _Slice()).add(rows, self._options)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
+        """Merges into the first accumulator; the others' parts may be adopted, as Beam allows."""
+        parts = iter(accumulators)
+        result = next(parts)
+        for other in parts:
+            for name, theirs in other.items():
+                mine = result.get(name)
+                if mine is None:
+                    result[name] = theirs
+                else:
+                    mine.merge(theirs)
+        return result
+
+    def compact(self, accumulator: _Accumulator) -> _Accumulator:
+        """Compacts the quantile sketches so less data crosses the shuffle."""
+        for slice_ in accumulator.values():
+            for feature in slice_.features.values():
+                feature.compact()
+        return accumulator
+
+    def extract_output(self, accumulator: _Accumulator) -> statistics_pb2.DatasetFeatureStatisticsList:
+        """One dataset per slice: "All Examples" first (unnamed without slicing), then slices by name."""
+        result = statistics_pb2.DatasetFeatureStatisticsList()
+        overall_name = ALL_EXAMPLES_SLICE if self._options.slice_features else ""
+        result.datasets.append(_dataset_stats(overall_name, accumulator[ALL_EXAMPLES_SLICE], self._options))
+        for name in sorted(set(accumulator) - {ALL_EXAMPLES_SLICE}):
+            result.datasets.append(_dataset_stats(name, accumulator[name], self._options))
+        return result
+
+
+class GenerateStatistics(
+    beam.PTransform[PCollection[pa.RecordBatch], PCollection[statistics_pb2.DatasetFeatureStatisticsList]]
+):
+    """Computes TFDV-style statistics of a PCollection of record batches as one proto."""
+
+    def __init__(self, options: StatsOptions = StatsOptions()) -> None:
+        super().__init__()
+        self._options = options
+
+    def expand(
+        self, batches: PCollection[pa.RecordBatch]
+    ) -> PCollection[statistics_pb2.DatasetFeatureStatisticsList]:
+        return batches | "CombineStatistics" >> beam.CombineGlobally(StatisticsCombineFn(self._options))
+
+
+def generate_statistics_in_memory(
+    data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch], options: StatsOptions = StatsOptions()
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Same statistics without Beam, for tests, notebooks and small data."""
+    if isinstance(data, pa.Table):
+        batches: Iterable[pa.RecordBatch] = data.to_batches()
+    elif isinstance(data, pa.RecordBatch):
+        batches = [data]
+    else:
+        batches = data
+    combine_fn = StatisticsCombineFn(options)
+    accumulator = combine_fn.create_accumulator()
+    for batch in batches:
+        accumulator = combine_fn.add_input(accumulator, batch)
+    return combine_fn.extract_output(combine_fn.compact(accumulator))
