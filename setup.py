@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest>=8",
     "ruff==0.17.6",
+    "scikit-learn==1.9.1",
 ]
 
 setup(

@@ -355,6 +355,6 @@ def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] 
     batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
     encoded: list[bytes] = []
     for item in batches:
-        wrapped = to_tfxio_batch(item, columns)
-        encoded.extend(example_coder.RecordBatchToExamples(wrapped))
+        encoded.extend(example_coder.RecordBatchToExamples(to_tfxio_batch(item, columns)))
     return encoded
+

@@ -1,8 +1,11 @@
 """Shared fixtures: where the shared data sets are, and skipping when they are absent."""
 
+import itertools
 from pathlib import Path
 
 import pytest
+
+import postgres_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
@@ -24,3 +27,26 @@ def shared_reference() -> Path:
     if not SHARED_REFERENCE.is_dir():
         pytest.skip(f"reference outputs not found at {SHARED_REFERENCE}: this test needs ../shared/reference")
     return SHARED_REFERENCE
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session, installed if missing (tests/postgres_server.py)."""
+    try:
+        server = postgres_server.start()
+    except postgres_server.PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL cannot be installed or started here: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The store tests run once against SQLite and once against PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/metadata.sqlite"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"store_{next(_counter)}")

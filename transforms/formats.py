@@ -533,6 +533,45 @@ def _line_starts(data: bytes) -> np.ndarray:
     return starts[starts < len(data)]
 
 
+def _infer_unseen_columns(path: str, columns: list[str], options: ReadOptions) -> dict[str, str]:
+    """Kinds of the columns that had no value in the sampled head, from the whole file.
+
+    A sparse column (the taxi data's pickup_census_tract has one value in 15,002
+    rows) would otherwise be typed string for want of evidence. Only those columns
+    are parsed, as text, then typed by what all their values fit: int, float or string.
+    """
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+        table = _read_text_columns(handle, columns, options)
+    kinds = {}
+    for name in columns:
+        values = table[name].drop_null()
+        kinds[name] = "null" if len(values) == 0 else _text_kind(values)
+    return kinds
+
+
+def _read_text_columns(handle, columns: list[str], options: ReadOptions) -> pa.Table:
+    return pacsv.read_csv(
+        handle,
+        read_options=pacsv.ReadOptions(column_names=options.column_names, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=True,
+                                         invalid_row_handler=lambda row: "skip"),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns, column_types={c: pa.string() for c in columns},
+            null_values=list(options.null_values), strings_can_be_null=True,
+        ),
+    )
+
+
+def _text_kind(values: pa.ChunkedArray) -> str:
+    for kind in ("int", "float"):
+        try:
+            pc.cast(values, KIND_TYPES[kind])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return kind
+    return "string"
+
+
 class CsvFormat(FileFormat):
     """CSV files, read by Arrow's streaming CSV reader from each work item's bytes.
 
@@ -567,7 +606,12 @@ class CsvFormat(FileFormat):
         names = tuple(table.column_names)
         if len(set(names)) != len(names):
             raise IngestionError(f"{path}: the header names a column twice: {names}")
-        columns = FileColumns(path, names, tuple(kind_of(f.type, path, f.name) for f in table.schema))
+        kinds = [kind_of(f.type, path, f.name) for f in table.schema]
+        unseen = [name for name, kind in zip(names, kinds, strict=True) if kind == "null"]
+        if unseen and len(head) >= options.infer_bytes:
+            found = _infer_unseen_columns(path, unseen, options)
+            kinds = [found.get(name, kind) for name, kind in zip(names, kinds, strict=True)]
+        columns = FileColumns(path, names, tuple(kinds))
         newlines = options.newlines_in_values
         ranges = _line_ranges(path, options)
         if newlines is None:

@@ -35,6 +35,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindows
+
 from beam_ml.transforms.formats import (
     FILE_FORMATS,
     FileColumns,

@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam import pvalue
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
 from beam_ml.transforms.schema import (
     common_statistics,
     default_dataset_statistics,
@@ -38,7 +40,6 @@ from beam_ml.transforms.schema import (
     schema_feature_type,
     string_value_counts,
 )
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 __all__ = [
     "DEAD_LETTER_REASONS_COLUMN",

@@ -1,7 +1,6 @@
 """The data components through the real runner: ExampleGen, StatisticsGen, SchemaGen, ExampleValidator."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +179,60 @@ def test_ten_multi_process_runs_on_taxi_x10_count_every_row(taxi_x10, tmp_path):
         assert result.outputs("StatisticsGen")["statistics"].properties["num_examples"] == rows
         gen_counts.add(tuple(sorted(rows.items())))
     assert len(gen_counts) == 1  # and the same split every time
+
+
+def test_our_ingestion_and_statistics_match_tfdv_counts_on_taxi(shared_data, shared_reference, tmp_path):
+    """The whole path (our CSV reader, float64 columns) against TFDV's reference.
+
+    Counts must be equal. TFDV's CSV decoder reads floats as float32, so float
+    min/max agree only to float32 precision; the transform-level tests read the
+    CSV as float32 and match mean/std to 1e-9 (tests/transforms/test_statistics.py).
+    """
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    reference = text_format.Parse(
+        (shared_reference / "tfdv_1.16.1_chicago_taxi_stats.pbtxt").read_text(), statistics_pb2.DatasetFeatureStatisticsList()
+    ).datasets[0]
+    gen = ExampleGen(input_path={"all": str(shared_data / "chicago_taxi" / "data.csv")})
+    stats = StatisticsGen(examples=gen.outputs.examples)
+    result = LocalDagRunner().run(Pipeline("taxi", str(tmp_path / "root"), [gen, stats]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    ours = load_statistics(Statistics(result.outputs("StatisticsGen")["statistics"].uri), "all").datasets[0]
+    assert ours.num_examples == reference.num_examples == 15002
+    mine = {f.path.step[0]: f for f in ours.features}
+    for expected in reference.features:
+        name = expected.path.step[0]
+        got = mine[name]
+        assert got.type == expected.type, name
+        kind = "num_stats" if expected.HasField("num_stats") else "string_stats"
+        got_stats, want = getattr(got, kind), getattr(expected, kind)
+        assert got_stats.common_stats.num_non_missing == want.common_stats.num_non_missing, name
+        assert got_stats.common_stats.num_missing == want.common_stats.num_missing, name
+        if kind == "num_stats":
+            assert got_stats.num_zeros == want.num_zeros, name
+            assert got_stats.min == pytest.approx(want.min, rel=1e-6), name
+            assert got_stats.max == pytest.approx(want.max, rel=1e-6), name
+            assert got_stats.mean == pytest.approx(want.mean, rel=1e-6), name
+        else:
+            assert got_stats.unique == want.unique, name
+
+
+def test_import_user_schema_and_fail_on_anomalies(shared_data, tmp_path):
+    imported = ImportSchema(schema_file=str(shared_data / "chicago_taxi" / "tfx_user_schema.pbtxt"))
+    gen = ExampleGen(input_path=str(shared_data / "chicago_taxi" / "data.csv"))
+    stats = StatisticsGen(examples=gen.outputs.examples)
+    validator = ExampleValidator(
+        statistics=stats.outputs.statistics, schema=imported.outputs.schema, on_anomalies="fail", splits=["eval"]
+    )
+    result = LocalDagRunner().run(Pipeline("taxi", str(tmp_path / "root"), [imported, gen, stats, validator]))
+    # TFX's hand-edited schema was written for TFX's own sample: this CSV has companies outside its domain.
+    assert result.state == "FAILED" and result.failed.node_id == "ExampleValidator"
+    assert "anomalies: eval: company:" in result.failed.error
+    warned = LocalDagRunner().run(
+        Pipeline("taxi", str(tmp_path / "root"), [imported, gen, stats, validator.with_params(on_anomalies="warn")])
+    )
+    assert warned.state == "COMPLETE"
+    anomalies = warned.outputs("ExampleValidator")["anomalies"]
+    assert anomalies.properties["anomalies"]["eval"] >= 1
+    assert "company" in load_anomalies(Examples(anomalies.uri), "eval").anomaly_info

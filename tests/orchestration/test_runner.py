@@ -211,3 +211,35 @@ def test_cached_rerun_of_five_components_imports_neither_beam_nor_tensorflow(roo
                             capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(0 ran, 5 from cache)" in result.stdout and "heavy []" in result.stdout
+
+
+def test_runner_on_a_postgresql_store(root, postgres):
+    url = postgres.create_database("runner_store")
+    pipeline = load_pipeline(PIPELINE_FILE)
+    assert LocalDagRunner(metadata_url=url).run(pipeline).ran() == ["Produce", "Square", "Total"]
+    assert LocalDagRunner(metadata_url=url).run(pipeline).ran() == []
+    result = cli("runs", "--metadata-url", url)
+    assert result.returncode == 0 and result.stdout.count("COMPLETE") == 2
+
+
+def test_rich_progress_draws_one_line_per_component():
+    import io
+
+    from rich.console import Console
+
+    from beam_ml.orchestration.progress import RichProgress
+
+    progress = RichProgress()
+    progress.console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    pipeline = load_pipeline(PIPELINE_FILE)
+    progress.start(pipeline)
+    progress.node_started("Produce")
+    progress.node_finished("Produce", "CACHED", 0.01, None)
+    progress.node_started("Square")
+    progress.node_finished("Square", "COMPLETE", 1.5, None)
+    progress.node_started("Total")
+    progress.node_finished("Total", "FAILED", 0.2, "boom")
+    progress.stop()
+    out = progress.console.file.getvalue()
+    for expected in ("Produce", "cached", "Square", "complete", "1.5s", "Total", "failed"):
+        assert expected in out

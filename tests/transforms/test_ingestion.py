@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
+from tensorflow_metadata.proto.v0 import schema_pb2
+
 from beam_ml.transforms.formats import FILE_FORMATS
 from beam_ml.transforms.ingestion import (
     IngestExamples,
@@ -27,7 +29,6 @@ from beam_ml.transforms.ingestion import (
     read_examples_in_memory,
     write_examples_in_memory,
 )
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 TESTDATA = "tfx_testdata"
 
@@ -328,3 +329,13 @@ def test_reading_tfrecords_does_not_import_tensorflow(shared_data):
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_column_empty_in_the_sampled_head_is_typed_from_the_whole_file(tmp_path):
+    path = tmp_path / "sparse.csv"
+    rows = [f"{i}," for i in range(200)] + ["200,17031081401"]
+    path.write_text("id,tract\n" + "\n".join(rows) + "\n")
+    result = read_examples_in_memory(str(path), ReadOptions(format="csv", infer_bytes=64), SplitConfig({"all": 1}))
+    table = result.splits["all"]
+    assert table.schema.field("tract").type == pa.int64()
+    assert table["tract"].drop_null().to_pylist() == [17031081401]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
 from beam_ml.transforms.schema import (
     DEFAULT_SLICE_KEY,
     default_dataset_statistics,
@@ -12,8 +15,6 @@ from beam_ml.transforms.schema import (
     load_schema,
     write_schema,
 )
-from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 Stats = statistics_pb2.FeatureNameStatistics
 

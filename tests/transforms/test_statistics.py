@@ -29,15 +29,16 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 from apache_beam.testing.util import assert_that
+from google.protobuf import text_format
+from google.protobuf.message import Message
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
 from beam_ml.transforms.statistics import (
     GenerateStatistics,
     StatisticsCombineFn,
     StatsOptions,
     generate_statistics_in_memory,
 )
-from google.protobuf import text_format
-from google.protobuf.message import Message
-from tensorflow_metadata.proto.v0 import statistics_pb2
 
 EPSILON = StatsOptions().epsilon
 MOMENT_RTOL = 1e-9

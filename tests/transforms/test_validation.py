@@ -14,6 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pytest
 from apache_beam.testing.util import assert_that
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
 from beam_ml.transforms.schema import infer_schema, load_schema
 from beam_ml.transforms.statistics import generate_statistics_in_memory as generate_statistics
 from beam_ml.transforms.validation import (
@@ -24,7 +26,6 @@ from beam_ml.transforms.validation import (
     linf_distance,
     validate_statistics,
 )
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 AnomalyInfo = anomalies_pb2.AnomalyInfo
 Measurement = anomalies_pb2.DriftSkewInfo.Measurement
