@@ -72,7 +72,10 @@ def ExampleValidator(
         fs.makedirs(fs.join(anomalies.uri, f"Split-{split}"))
         with FileSystems.create(anomalies_path(anomalies.uri, split)) as handle:
             handle.write(result.SerializeToString(deterministic=True))
-        found[split] = {name: info.short_description for name, info in sorted(result.anomaly_info.items())}
+        found[split] = {
+            name: "; ".join(reason.short_description for reason in info.reason) or info.short_description
+            for name, info in sorted(result.anomaly_info.items())
+        }
     anomalies.properties.update(splits=names, anomalies={split: len(f) for split, f in found.items()})
     counted = statistics.properties.get("num_examples", {})
     ctx.notes.update(rows_in=sum(counted.get(split, 0) for split in names), rows_rejected=0)
