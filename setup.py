@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "google-cloud-dataflow-client==0.13.0",
     "rich>=13",
     "palmerpenguins==0.1.6",
+    "keras-tuner==1.4.8",
+    "tensorboard==2.21.0",
 ]
 
 TEST_REQUIRES = [

@@ -68,10 +68,16 @@ class UserModule:
             return hashlib.sha256(handle.read()).hexdigest()
 
     def load(self) -> ModuleType:
-        """Import the module (once per process) so its functions can be called and pickled."""
+        """Import the module (once per process) so its functions can be called and pickled.
+
+        Its directory goes on ``sys.path`` so it can import the modules beside it.
+        """
         name = "beam_ml_user_" + hashlib.sha256(self.path.encode()).hexdigest()[:12]
         if name in sys.modules:
             return sys.modules[name]
+        directory = os.path.dirname(self.path)
+        if directory not in sys.path:
+            sys.path.append(directory)
         spec = importlib.util.spec_from_file_location(name, self.path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load user module {self.reference!r} from {self.path}")

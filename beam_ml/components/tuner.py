@@ -1,0 +1,93 @@
+"""Tuner: a user module's ``tuner_fn(fn_args)`` searches hyperparameters with keras-tuner.
+
+    tuner = Tuner(examples=transform.outputs.transformed_examples,
+                  transform_graph=transform.outputs.transform_graph,
+                  module_file="penguin_trainer.py", train_steps=50, eval_steps=5, label_key="species_xf")
+    trainer = Trainer(..., hyperparameters=tuner.outputs.best_hyperparameters)
+
+``tuner_fn`` gets the same ``beam_ml.training.FnArgs`` as ``run_fn`` (its
+``model_run_dir`` is the directory to give the tuner for its trials) and
+returns a ``TunerFnResult(tuner, fit_kwargs)``; the component runs
+``tuner.search(**fit_kwargs)`` and writes the best trial's values to
+``hyperparameters.json`` (which Trainer merges over its own defaults) and a
+summary of every trial to ``trials.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from beam_ml import fs
+from beam_ml.artifacts import Examples, HyperParameters, Schema, TransformGraph
+from beam_ml.components.trainer import HYPERPARAMETERS_FILE
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import Input, Output, UserModule, component
+
+
+class TunerFnResult(NamedTuple):
+    """What ``tuner_fn`` returns: a keras-tuner tuner and the keyword arguments of its ``search``."""
+
+    tuner: Any
+    fit_kwargs: dict[str, Any]
+
+
+@component
+def Tuner(
+    examples: Input[Examples],
+    best_hyperparameters: Output[HyperParameters],
+    ctx: ExecutionContext,
+    transform_graph: Input[TransformGraph] | None = None,
+    schema: Input[Schema] | None = None,
+    *,
+    module_file: UserModule,
+    tuner_fn: str = "tuner_fn",
+    train_split: str = "train",
+    eval_split: str = "eval",
+    train_steps: int | None = None,
+    eval_steps: int | None = None,
+    label_key: str | None = None,
+    custom_config: dict[str, Any] | None = None,
+) -> None:
+    """Search hyperparameters on ``train_split``, scoring on ``eval_split``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from beam_ml.training import FnArgs, split_files
+    from beam_ml.transforms.schema import load_schema
+
+    for split in (train_split, eval_split):
+        if split not in examples.splits:
+            raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
+    if transform_graph is None and schema is None:
+        raise ValueError("Tuner needs a transform_graph or a schema to know the features")
+    working_dir = fs.join(ctx.tmp_dir, "tuner")
+    fs.makedirs(working_dir)
+    fn_args = FnArgs(
+        train_files=split_files(examples.split_uri(train_split)),
+        eval_files=split_files(examples.split_uri(eval_split)),
+        serving_model_dir=fs.join(ctx.tmp_dir, "unused-serving"),
+        model_run_dir=working_dir,
+        transform_output=transform_graph.uri if transform_graph is not None else None,
+        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
+        train_steps=train_steps,
+        eval_steps=eval_steps,
+        label_key=label_key,
+        custom_config=dict(custom_config or {}),
+    )
+    result = module_file.get(tuner_fn)(fn_args)
+    if not isinstance(result, TunerFnResult):
+        raise TypeError(f"{tuner_fn} must return beam_ml.components.tuner.TunerFnResult, got {type(result).__name__}")
+    result.tuner.search(**result.fit_kwargs)
+    trials = [
+        {"trial_id": t.trial_id, "score": t.score, "status": str(t.status), "values": t.hyperparameters.values}
+        for t in result.tuner.oracle.trials.values()
+    ]
+    if not any(t["score"] is not None for t in trials):
+        raise RuntimeError(f"every tuning trial failed ({len(trials)} trials; see the log above): {trials}")
+    [best] = result.tuner.get_best_hyperparameters(num_trials=1)
+    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in best.values.items()}
+    with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE)) as handle:
+        handle.write(json.dumps(values, indent=2, sort_keys=True).encode())
+    with FileSystems.create(fs.join(best_hyperparameters.uri, "trials.json")) as handle:
+        handle.write(json.dumps(trials, indent=2, default=str).encode())
+    best_hyperparameters.properties.update(values=values, trials=len(trials))
