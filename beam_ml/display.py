@@ -29,6 +29,35 @@ def renderer(type_name: str) -> Callable[[Renderer], Renderer]:
     return register
 
 
+def summarize(artifact: ArtifactRecord) -> str | None:
+    """One line on what an artifact holds, from its properties alone (no file is read).
+
+    The CLI prints it after a run for each component's outputs, so a run says
+    what it produced (rows per split, accuracy, whether a model was pushed).
+    """
+    props = artifact.properties
+    kind = artifact.type_name
+    if "split_rows" in props:
+        rows = ", ".join(f"{split} {n}" for split, n in props["split_rows"].items())
+        rejected = f", {props['rows_rejected']} rejected" if props.get("rows_rejected") else ""
+        return f"rows: {rows}{rejected}"
+    if kind == "Anomalies":
+        found = {split: n for split, n in props.get("anomalies", {}).items() if n}
+        return "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
+    if kind == "ModelEvaluation" and props.get("overall"):
+        shown = {k: v for k, v in props["overall"].items() if k in ("accuracy", "auc_roc", "rmse", "log_loss") and v is not None}
+        return f"on {props.get('split', 'eval')}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+    if kind in ("ModelBlessing", "InfraBlessing"):
+        verdict = "blessed" if props.get("blessed") else "NOT blessed"
+        why = props.get("reasons") or ([props["reason"]] if props.get("reason") and not props.get("blessed") else [])
+        return verdict + (": " + "; ".join(why) if why else "")
+    if kind == "PushedModel":
+        if props.get("pushed"):
+            return f"pushed version {props.get('version')} to {props.get('destination')}"
+        return f"NOT pushed: {props.get('reason')}"
+    return None
+
+
 def render_artifact(artifact: ArtifactRecord) -> list[Any]:
     """Rich renderables for an artifact: its type's view, or its files."""
     if not fs.exists(artifact.uri):
@@ -152,3 +181,7 @@ def _anomalies(artifact: ArtifactRecord) -> Iterable[Any]:
                 kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
                 table.add_row(name, kind, reason.description)
         yield table
+
+
+# Renderers that live beside their components; imported last, since they use the decorator above.
+import beam_ml.components.evaluation_display  # noqa: E402, F401

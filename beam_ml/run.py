@@ -134,12 +134,24 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         f"run {result.run_id} of {pipeline.name}: {result.state} in {result.elapsed:.1f}s "
         f"({ran} ran, {cached} from cache); root {pipeline.root}"
     )
+    _print_summaries(result)
     failed = result.failed
     if failed is not None:
         first_line = (failed.error or "").strip().splitlines()[0] if failed.error else "failed"
         print(f"FAILED: {failed.node_id}: {first_line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_summaries(result) -> None:
+    """A line per output worth a word (rows, anomalies, accuracy, blessing, push), in run order."""
+    from beam_ml.display import summarize
+
+    for node in result.nodes.values():
+        for name, artifact in node.outputs.items():
+            line = summarize(artifact)
+            if line:
+                print(f"  {node.node_id}.{name}: {line}")
 
 
 # --- inspecting the store ------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""BulkInferrer: predictions for every row of an Examples artifact → InferenceResult.
+
+Beam RunInference (record batches, batched; raw feature columns or
+serialized tf.Examples, whichever the model's signature takes) over each
+split, in one pipeline. The model is the ``model`` input, or with
+``use_latest_blessed`` (the default) the Model named by the newest blessed
+ModelBlessing of this pipeline in the metadata store (a blessed model found
+there is not part of the cache key).
+
+Output: ``Split-<name>/*.parquet`` with every input column plus the
+prediction columns (``prediction`` for a single-output signature, else one
+column per output); properties ``splits``, ``split_rows`` (rows written),
+``rows_in`` (rows read, per split), ``model_id``, ``model_uri``. Rows in must
+equal rows out, or the component fails.
+"""
+
+from __future__ import annotations
+
+from beam_ml import fs
+from beam_ml.artifacts import Examples, InferenceResult, Model
+from beam_ml.components._model_io import Predict, latest_blessed_model, serving_path
+from beam_ml.components.examples_io import count_rows, read_split
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import Input, Output, component
+from beam_ml.transforms.ingestion import WriteExamples
+
+
+@component
+def BulkInferrer(
+    examples: Input[Examples],
+    inference_result: Output[InferenceResult],
+    ctx: ExecutionContext,
+    model: Input[Model] | None = None,
+    *,
+    splits: list[str] | None = None,
+    use_latest_blessed: bool = True,
+    max_batch_rows: int = 8192,
+) -> None:
+    """Predict every row of ``splits`` (default: all of the Examples' splits)."""
+    if model is None:
+        if not use_latest_blessed:
+            raise ValueError("BulkInferrer needs a model input, or use_latest_blessed=True")
+        model = latest_blessed_model(ctx.store, ctx.pipeline_name)
+        if model is None:
+            raise ValueError(
+                f"no model input and no blessed model of pipeline {ctx.pipeline_name!r} in the metadata store"
+            )
+    names = splits or examples.splits
+    unknown = sorted(set(names) - set(examples.splits))
+    if unknown:
+        raise ValueError(f"Examples has no split(s) {unknown}; it has {examples.splits}")
+    path = serving_path(model.uri)
+    with ctx.beam_pipeline() as pipeline:
+        predicted = {
+            split: read_split(pipeline, examples, split)
+            | f"Predict[{split}]" >> Predict(path, max_batch_rows=max_batch_rows)
+            for split in names
+        }
+        _ = predicted | "Write" >> WriteExamples(inference_result.uri)
+    rows_in = {split: count_rows(examples.uri, split) for split in names}
+    for split in names:
+        fs.makedirs(fs.join(inference_result.uri, f"Split-{split}"))  # a split with no rows still has its directory
+    rows_out = {split: count_rows(inference_result.uri, split) for split in names}
+    inference_result.properties.update(
+        splits=names, split_rows=rows_out, rows_in=rows_in, model_id=model.id, model_uri=model.uri
+    )
+    ctx.notes.update(rows_in=sum(rows_in.values()), rows_out=sum(rows_out.values()), model_id=model.id)
+    if rows_in != rows_out:
+        raise RuntimeError(f"BulkInferrer read {rows_in} rows per split but wrote {rows_out}")

@@ -1,0 +1,227 @@
+"""Evaluator: a candidate Model (and a baseline) on an Examples split → metrics per slice and a blessing.
+
+One Beam pipeline reads the eval split once; each model predicts on it with
+RunInference (record batches, batched) and its metrics are Beam CombineFns
+(``beam_ml.transforms.metrics.ComputeMetrics``), overall and per slice. The
+baseline, when there is one, is evaluated on the same rows in the same
+pipeline.
+
+The baseline is the ``baseline_model`` input when it is wired; otherwise, with
+``use_latest_blessed_baseline`` (the default), the Model named by the newest
+blessed ModelBlessing of this pipeline in the metadata store (the blessing
+records ``model_id``/``model_uri``). The first model of a pipeline has no
+baseline and is judged on value thresholds alone. Note that a baseline found
+in the store is not part of the cache key: an Evaluator served from cache
+keeps the verdict it reached against the baseline of its time.
+
+Labels: binary 0/1, multiclass class ids 0..k-1 or regression numbers, as the
+metrics expect. String labels (penguin species) are mapped to class ids by
+``label_vocabulary`` (position in the list = class id = column of the model's
+probability output); when the parameter is not given, a ``label_vocabulary``
+list in the candidate Model artifact's properties is used. A label outside the
+vocabulary fails the run, naming it.
+
+Predictions: the model's single output (column ``prediction``), or the output
+named by ``prediction_output`` when the signature has several.
+
+Outputs:
+- ModelEvaluation: ``metrics.json`` {slice: {metric: value}} for the candidate
+  and, when there is a baseline, ``baseline_metrics.json`` in the same shape
+  (NaN written as null); properties ``overall``, ``baseline_overall``,
+  ``slices``, ``model_id``, ``baseline_model_id``.
+- ModelBlessing: an empty ``BLESSED`` or ``NOT_BLESSED`` file (as TFX writes
+  it); properties ``blessed``, ``reasons`` (one per failed threshold, naming
+  the metric and slice), ``model_id``, ``model_uri``, ``baseline_model_id``,
+  ``baseline_model_uri``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from beam_ml import fs
+from beam_ml.artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from beam_ml.components._model_io import (
+    Predict,
+    json_safe,
+    latest_blessed_model,
+    read_json,
+    serving_path,
+    touch,
+    write_json,
+)
+from beam_ml.components.examples_io import read_split
+from beam_ml.context import ExecutionContext
+from beam_ml.dsl import Input, Output, component
+from beam_ml.transforms.metrics import (
+    ChangeThreshold,
+    ComputeMetrics,
+    MetricsConfig,
+    ValueThreshold,
+    validate_metrics,
+)
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+BASELINE_METRICS_FILE = "baseline_metrics.json"
+BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
+PREDICTION_COLUMN = "prediction"
+CANDIDATE, BASELINE = "candidate", "baseline"
+
+
+def _label_ids(label: pa.Array, vocabulary: list[str], column: str) -> pa.Array:
+    """String labels → int64 class ids (their position in ``vocabulary``); nulls stay null."""
+    if not (pa.types.is_string(label.type) or pa.types.is_large_string(label.type)):
+        label = pc.cast(label, pa.string())
+    ids = pc.index_in(label, value_set=pa.array(vocabulary, pa.string()))
+    unknown = pc.and_(label.is_valid(), ids.is_null())
+    if pc.any(unknown).as_py():
+        bad = label.filter(unknown)[0].as_py()
+        raise ValueError(f"label column {column!r} holds {bad!r}, which is not in label_vocabulary {vocabulary}")
+    return pc.cast(ids, pa.int64())
+
+
+def _metrics_rows(
+    batch: pa.RecordBatch, label: str, prediction_output: str | None, vocabulary: list[str] | None
+) -> pa.RecordBatch:
+    """The scored batch with the label as class ids and the chosen output as column ``prediction``."""
+    names = batch.schema.names
+    source = prediction_output if prediction_output in names else PREDICTION_COLUMN
+    if source not in names:
+        raise KeyError(
+            f"the model gives several outputs; name the one to evaluate with prediction_output "
+            f"(columns after inference: {names})"
+        )
+    if label not in names:
+        raise KeyError(f"label column {label!r} is not in the examples (columns: {names})")
+    columns = {name: batch.column(name) for name in names if name not in (label, PREDICTION_COLUMN, source)}
+    label_column = batch.column(label)
+    if vocabulary is not None:
+        label_column = _label_ids(label_column, vocabulary, label)
+    elif pa.types.is_string(label_column.type) or pa.types.is_large_string(label_column.type):
+        raise TypeError(f"label column {label!r} holds strings: give label_vocabulary to map them to class ids")
+    columns[label] = label_column
+    columns[PREDICTION_COLUMN] = batch.column(source)
+    return pa.RecordBatch.from_arrays(list(columns.values()), list(columns))
+
+
+class _WriteJson(beam.DoFn):
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def process(self, value: dict) -> None:
+        write_json(self._path, value)
+
+
+def _overall(metrics: dict) -> dict:
+    return json_safe(metrics.get("Overall", {}))
+
+
+@component
+def Evaluator(
+    examples: Input[Examples],
+    model: Input[Model],
+    evaluation: Output[ModelEvaluation],
+    blessing: Output[ModelBlessing],
+    ctx: ExecutionContext,
+    baseline_model: Input[Model] | None = None,
+    *,
+    label: str,
+    task: Literal["binary", "multiclass", "regression"],
+    split: str = "eval",
+    slice_features: list[str | list[str]] | None = None,
+    thresholds: list[ValueThreshold | ChangeThreshold] | None = None,
+    use_latest_blessed_baseline: bool = True,
+    prediction_output: str | None = None,
+    label_vocabulary: list[str] | None = None,
+    weight_column: str | None = None,
+    decision_threshold: float = 0.5,
+    max_batch_rows: int = 8192,
+) -> None:
+    """Evaluate the candidate (and the baseline) on ``split`` and bless it if every threshold holds.
+
+    slice_features: one slice per value of each named feature; a list of names
+      slices by their combinations. "Overall" is always computed.
+    thresholds: ``ValueThreshold`` (absolute bounds) and ``ChangeThreshold``
+      (how much worse than the baseline) from ``beam_ml.transforms.metrics``.
+    """
+    if split not in examples.splits:
+        raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
+    baseline = baseline_model
+    if baseline is None and use_latest_blessed_baseline:
+        baseline = latest_blessed_model(ctx.store, ctx.pipeline_name)
+        if baseline is not None and (baseline.id == model.id or baseline.uri == model.uri):
+            baseline = None  # the candidate was blessed before: no baseline to compare with but itself
+    vocabulary = label_vocabulary if label_vocabulary is not None else model.properties.get("label_vocabulary")
+    config = MetricsConfig(
+        task=task,
+        label_column=label,
+        prediction_column=PREDICTION_COLUMN,
+        weight_column=weight_column,
+        decision_threshold=decision_threshold,
+    ).with_slices(*(s if isinstance(s, str) else tuple(s) for s in slice_features or ()))
+    models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}
+    paths = {CANDIDATE: fs.join(evaluation.uri, METRICS_FILE), BASELINE: fs.join(evaluation.uri, BASELINE_METRICS_FILE)}
+
+    with ctx.beam_pipeline() as pipeline:
+        rows = read_split(pipeline, examples, split)
+        for role, artifact in models.items():
+            _ = (
+                rows
+                | f"Predict[{role}]" >> Predict(serving_path(artifact.uri), exclude_columns=[label], max_batch_rows=max_batch_rows)
+                | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
+                | f"Metrics[{role}]" >> ComputeMetrics(config)
+                | f"Write[{role}]" >> beam.ParDo(_WriteJson(paths[role]))
+            )
+
+    results = {role: (read_json(paths[role]) if fs.exists(paths[role]) else {}) for role in models}
+    for role, metrics in results.items():
+        if not fs.exists(paths[role]):
+            write_json(paths[role], metrics)
+    candidate = _nan_for_none(results[CANDIDATE])
+    baseline_metrics = _nan_for_none(results[BASELINE]) if baseline is not None else None
+
+    if not candidate:
+        blessed, reasons = False, [f"split {split!r} gave no rows to evaluate"]
+    else:
+        blessed, reasons = validate_metrics(candidate, list(thresholds or ()), baseline_metrics)
+
+    evaluation.properties.update(
+        split=split,
+        overall=_overall(candidate),
+        slices=list(candidate),
+        model_id=model.id,
+        baseline_model_id=None if baseline is None else baseline.id,
+        baseline_overall=None if baseline_metrics is None else _overall(baseline_metrics),
+        label_vocabulary=vocabulary,
+    )
+    touch(fs.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE))
+    blessing.properties.update(
+        blessed=blessed,
+        reasons=reasons,
+        model_id=model.id,
+        model_uri=model.uri,
+        baseline_model_id=None if baseline is None else baseline.id,
+        baseline_model_uri=None if baseline is None else baseline.uri,
+    )
+    ctx.notes.update(rows_in=int(_overall(candidate).get("example_count") or 0), blessed=blessed)
+    if not blessed:
+        logger.warning("Evaluator: model %s (%s) is NOT blessed: %s", model.id, model.uri, "; ".join(reasons))
+
+
+def _nan_for_none(metrics: dict) -> dict:
+    """JSON's null back to NaN, so validation says "NaN" rather than "missing"."""
+    return {s: {m: (float("nan") if v is None else float(v)) for m, v in values.items()} for s, values in metrics.items()}
+
+
+def load_metrics(evaluation: ModelEvaluation | str, *, baseline: bool = False) -> dict:
+    """{slice: {metric: value}} of a ModelEvaluation (NaN for metrics that had none)."""
+    uri = evaluation if isinstance(evaluation, str) else evaluation.uri
+    path = fs.join(uri, BASELINE_METRICS_FILE if baseline else METRICS_FILE)
+    return _nan_for_none(read_json(path)) if fs.exists(path) else {}

@@ -1,0 +1,58 @@
+"""The penguin example end to end, as `make demo` runs it: pushed model, predictions, cache."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from beam_ml.orchestration.runner import LocalDagRunner
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE = REPO / "examples" / "penguin" / "pipeline.py"
+AFTER_TRAINING = {"Trainer", "Evaluator", "InfraValidator", "Pusher", "BulkInferrer"}
+
+
+def load_example():
+    sys.path.insert(0, str(PIPELINE.parent))
+    try:
+        import pipeline
+
+        return pipeline
+    finally:
+        sys.path.pop(0)
+
+
+def test_penguin_pipeline_end_to_end_then_cached_then_new_hyperparameters(tmp_path):
+    root = tmp_path / "penguin"
+    demo = subprocess.run(
+        [sys.executable, "-m", "beam_ml.run", "run", str(PIPELINE), "--pipeline-root", str(root)],
+        cwd=REPO, capture_output=True, text=True, check=False, env={**os.environ, "BEAM_ML_PENGUIN_TUNER": "0"},
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    out = demo.stdout
+    accuracy = float(re.search(r"Evaluator\.evaluation: on eval: accuracy ([0-9.]+)", out).group(1))
+    assert accuracy > 0.9, out
+    assert "Evaluator.blessing: blessed" in out and "InfraValidator.blessing: blessed" in out
+    pushed = re.search(r"Pusher\.pushed_model: pushed version (\d+) to (\S+)", out)
+    assert pushed, out
+    assert Path(pushed.group(2), "saved_model.pb").is_file()
+    assert Path(pushed.group(2)).parent == root / "serving_model"
+    assert "BulkInferrer.inference_result: rows: unlabelled 5" in out
+
+    example = load_example()
+    again = LocalDagRunner().run(example.create_pipeline(str(root), tune=False))
+    assert again.state == "COMPLETE" and again.ran() == []
+    predictions = pq.read_table(Path(again.outputs("BulkInferrer")["inference_result"].uri) / "Split-unlabelled")
+    assert predictions.num_rows == 5
+    assert "island" in predictions.column_names and "prediction" in predictions.column_names
+    assert all(abs(sum(p) - 1.0) < 1e-4 for p in predictions["prediction"].to_pylist())
+
+    retrained = LocalDagRunner().run(
+        example.create_pipeline(str(root), tune=False, hyperparameter_values={"units": 24})
+    )
+    assert retrained.state == "COMPLETE", retrained.failed and retrained.failed.error
+    assert set(retrained.ran()) == AFTER_TRAINING
+    assert retrained.nodes["Transform"].state == "CACHED"
