@@ -111,6 +111,35 @@ def _metrics_rows(
     return pa.RecordBatch.from_arrays(list(columns.values()), list(columns))
 
 
+class _AddTransformedLabel(beam.DoFn):
+    """Appends the label the model's own ``transform_features`` signature computes from the raw row.
+
+    For labels the preprocessing derives (the taxi example's "tip > 20% of the
+    fare"), as TFMA does with a model's preprocessing function.
+    """
+
+    def __init__(self, model_path: str, label: str) -> None:
+        self._model_path = model_path
+        self._label = label
+
+    def setup(self) -> None:
+        import tensorflow as tf
+
+        self._transform = tf.saved_model.load(self._model_path).signatures["transform_features"]
+
+    def process(self, batch: pa.RecordBatch):
+        import tensorflow as tf
+
+        from beam_ml.training import serialize_examples
+
+        if batch.num_rows == 0:
+            return
+        transformed = self._transform(examples=tf.constant(serialize_examples(batch)))
+        if self._label not in transformed:
+            raise KeyError(f"transform_features gives no {self._label!r}; it gives {sorted(transformed)}")
+        yield batch.append_column(self._label, pa.array(transformed[self._label].numpy().reshape(-1)))
+
+
 class _WriteJson(beam.DoFn):
     def __init__(self, path: str) -> None:
         self._path = path
@@ -140,6 +169,7 @@ def Evaluator(
     use_latest_blessed_baseline: bool = True,
     prediction_output: str | None = None,
     label_vocabulary: list[str] | None = None,
+    label_from_transform: bool = False,
     weight_column: str | None = None,
     decision_threshold: float = 0.5,
     max_batch_rows: int = 8192,
@@ -148,6 +178,8 @@ def Evaluator(
 
     slice_features: one slice per value of each named feature; a list of names
       slices by their combinations. "Overall" is always computed.
+    label_from_transform: the label is not a column of the examples but an output of the
+      candidate model's ``transform_features`` signature (a label the preprocessing derives).
     thresholds: ``ValueThreshold`` (absolute bounds) and ``ChangeThreshold``
       (how much worse than the baseline) from ``beam_ml.transforms.metrics``.
     """
@@ -171,6 +203,8 @@ def Evaluator(
 
     with ctx.beam_pipeline() as pipeline:
         rows = read_split(pipeline, examples, split)
+        if label_from_transform:
+            rows = rows | "TransformedLabel" >> beam.ParDo(_AddTransformedLabel(serving_path(model.uri), label))
         for role, artifact in models.items():
             _ = (
                 rows
