@@ -43,6 +43,7 @@ setup(
         "beam_ml.components",
         "beam_ml.transforms",
         "beam_ml.runners",
+        "beam_ml.runners.flink",
     ],
     package_dir={
         "beam_ml": "beam_ml",
