@@ -122,6 +122,41 @@ class FnArgs:
                                shuffle=shuffle, num_epochs=num_epochs)
 
 
+def build_fn_args(
+    component: str,
+    examples: Any,
+    transform_graph: Any | None,
+    schema: Any | None,
+    *,
+    train_split: str,
+    eval_split: str,
+    serving_model_dir: str,
+    model_run_dir: str,
+    **settings: Any,
+) -> FnArgs:
+    """The ``FnArgs`` Trainer and Tuner hand their user module, after checking what they were given.
+
+    ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config).
+    """
+    from beam_ml import fs
+    from beam_ml.transforms.schema import load_schema
+
+    for split in (train_split, eval_split):
+        if split not in examples.splits:
+            raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
+    if transform_graph is None and schema is None:
+        raise ValueError(f"{component} needs a transform_graph or a schema to know the features")
+    return FnArgs(
+        train_files=split_files(examples.split_uri(train_split)),
+        eval_files=split_files(examples.split_uri(eval_split)),
+        serving_model_dir=serving_model_dir,
+        model_run_dir=model_run_dir,
+        transform_output=transform_graph.uri if transform_graph is not None else None,
+        schema=load_schema(fs.join(schema.uri, "schema.pbtxt")) if schema is not None else None,
+        **settings,
+    )
+
+
 def split_files(split_uri: str) -> tuple[str, ...]:
     """The Parquet files of one ``Split-<name>`` directory, sorted."""
     from apache_beam.io.filesystems import FileSystems

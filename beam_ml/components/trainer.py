@@ -68,30 +68,21 @@ def Trainer(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
-    from beam_ml.training import SERVING_DIR, FnArgs, split_files
+    from beam_ml.training import SERVING_DIR, build_fn_args
 
-    for split in (train_split, eval_split):
-        if split not in examples.splits:
-            raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
-    if transform_graph is None and schema is None:
-        raise ValueError("Trainer needs a transform_graph or a schema to know the features")
-    schema_proto = None
-    if schema is not None:
-        from beam_ml.transforms.schema import load_schema
-
-        schema_proto = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
     values = dict(hyperparameter_values or {})
     if hyperparameters is not None:
         values.update(read_hyperparameters(hyperparameters))
-
     serving_model_dir = fs.join(model.uri, SERVING_DIR)
-    fn_args = FnArgs(
-        train_files=split_files(examples.split_uri(train_split)),
-        eval_files=split_files(examples.split_uri(eval_split)),
+    fn_args = build_fn_args(
+        "Trainer",
+        examples,
+        transform_graph,
+        schema,
+        train_split=train_split,
+        eval_split=eval_split,
         serving_model_dir=serving_model_dir,
         model_run_dir=model_run.uri,
-        transform_output=transform_graph.uri if transform_graph is not None else None,
-        schema=schema_proto,
         hyperparameters=values,
         train_steps=train_steps,
         eval_steps=eval_steps,

@@ -52,23 +52,19 @@ def Tuner(
     """Search hyperparameters on ``train_split``, scoring on ``eval_split``."""
     from apache_beam.io.filesystems import FileSystems
 
-    from beam_ml.training import FnArgs, split_files
-    from beam_ml.transforms.schema import load_schema
+    from beam_ml.training import build_fn_args
 
-    for split in (train_split, eval_split):
-        if split not in examples.splits:
-            raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
-    if transform_graph is None and schema is None:
-        raise ValueError("Tuner needs a transform_graph or a schema to know the features")
     working_dir = fs.join(ctx.tmp_dir, "tuner")
     fs.makedirs(working_dir)
-    fn_args = FnArgs(
-        train_files=split_files(examples.split_uri(train_split)),
-        eval_files=split_files(examples.split_uri(eval_split)),
+    fn_args = build_fn_args(
+        "Tuner",
+        examples,
+        transform_graph,
+        schema,
+        train_split=train_split,
+        eval_split=eval_split,
         serving_model_dir=fs.join(ctx.tmp_dir, "unused-serving"),
         model_run_dir=working_dir,
-        transform_output=transform_graph.uri if transform_graph is not None else None,
-        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
         train_steps=train_steps,
         eval_steps=eval_steps,
         label_key=label_key,
