@@ -42,6 +42,20 @@ def penguins_csv() -> str:
     return str(resources.files("palmerpenguins") / "data" / "penguins.csv")
 
 
+def create_data_pipeline(root: str = DEFAULT_ROOT, data: str | None = None) -> Pipeline:
+    """Only the data stages (ExampleGen → StatisticsGen → SchemaGen → ExampleValidator): no TensorFlow."""
+    return Pipeline("penguin", root=root, components=_data_stages(data))
+
+
+def _data_stages(data: str | None) -> list:
+    example_gen = ExampleGen(input_path=data or penguins_csv(), null_values=NULLS)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs.examples)
+    # Measurements are missing for a few penguins: no fixed shape, so Transform fills them in.
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs.statistics, infer_feature_shape=False)
+    example_validator = ExampleValidator(statistics=statistics_gen.outputs.statistics, schema=schema_gen.outputs.schema)
+    return [example_gen, statistics_gen, schema_gen, example_validator]
+
+
 def create_pipeline(
     root: str = DEFAULT_ROOT,
     data: str | None = None,
@@ -51,11 +65,7 @@ def create_pipeline(
     hyperparameter_values: dict | None = None,
 ) -> Pipeline:
     tune = os.environ.get("BEAM_ML_PENGUIN_TUNER") == "1" if tune is None else tune
-    example_gen = ExampleGen(input_path=data or penguins_csv(), null_values=NULLS)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs.examples)
-    # Measurements are missing for a few penguins: no fixed shape, so Transform fills them in.
-    schema_gen = SchemaGen(statistics=statistics_gen.outputs.statistics, infer_feature_shape=False)
-    example_validator = ExampleValidator(statistics=statistics_gen.outputs.statistics, schema=schema_gen.outputs.schema)
+    example_gen, statistics_gen, schema_gen, example_validator = _data_stages(data)
     transform = Transform(examples=example_gen.outputs.examples, schema=schema_gen.outputs.schema, module_file=MODULE)
     training = {
         "examples": transform.outputs.transformed_examples,

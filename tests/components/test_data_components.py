@@ -115,11 +115,11 @@ def test_row_books_that_do_not_balance_fail_the_run(tmp_path):
 def test_schema_validation_and_show_on_the_penguin_pipeline(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "examples" / "penguin"))
     try:
-        from pipeline import create_pipeline
+        from pipeline import create_data_pipeline
     finally:
         sys.path.pop(0)
     root = tmp_path / "penguin"
-    result = LocalDagRunner().run(create_pipeline(str(root)))
+    result = LocalDagRunner().run(create_data_pipeline(str(root)))
     assert result.state == "COMPLETE"
     assert sum(split_rows(result).values()) == 344
     anomalies = result.outputs("ExampleValidator")["anomalies"]
@@ -137,9 +137,9 @@ def test_schema_validation_and_show_on_the_penguin_pipeline(tmp_path, capsys):
 
 def test_data_pipeline_never_imports_tensorflow(tmp_path):
     probe = (
-        "import sys; sys.path.insert(0, 'examples/penguin'); from pipeline import create_pipeline; "
+        "import sys; sys.path.insert(0, 'examples/penguin'); from pipeline import create_data_pipeline; "
         "from beam_ml.orchestration.runner import LocalDagRunner; "
-        f"r = LocalDagRunner().run(create_pipeline({str(tmp_path / 'root')!r})); "
+        f"r = LocalDagRunner().run(create_data_pipeline({str(tmp_path / 'root')!r})); "
         "assert r.state == 'COMPLETE'; assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print('ok')"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False)
