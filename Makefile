@@ -35,5 +35,11 @@ test: lint
 test-flink: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -ra -m flink tests/runners
 
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks --profile
+
+bench-quick: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks --quick
+
 clean:
 	rm -rf $(VENV) $(PIPELINE_ROOT) .pytest_cache .ruff_cache

@@ -29,6 +29,7 @@ TEST_REQUIRES = [
     "pytest>=8",
     "ruff==0.17.6",
     "scikit-learn==1.9.1",
+    "pyinstrument==5.1.3",
 ]
 
 setup(

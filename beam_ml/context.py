@@ -31,12 +31,16 @@ class ExecutionContext:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def beam_pipeline(self, **overrides: Any) -> beam.Pipeline:
-        """A Beam pipeline built from the run's options (``-- --runner ...`` on the CLI)."""
-        import apache_beam as beam
+        """A Beam pipeline built from the run's options (``-- --runner ...`` on the CLI).
 
+        On Dataflow, running it records the job's id, project and region in
+        ``notes["dataflow_jobs"]`` (``beam_ml.runners.dataflow_jobs``).
+        """
+        from beam_ml.runners.dataflow_jobs import recording_pipeline
         from beam_ml.runners.options import pipeline_options
 
-        return beam.Pipeline(options=pipeline_options(self.beam_args, job_name=self._job_name(), **overrides))
+        options = pipeline_options(self.beam_args, job_name=self._job_name(), **overrides)
+        return recording_pipeline(options, self.notes)
 
     def _job_name(self) -> str:
         name = f"{self.pipeline_name}-{self.component_id}-{self.execution_id}"

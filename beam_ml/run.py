@@ -4,6 +4,13 @@
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both]
+    beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
+    beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
+    beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
+
+``status`` and ``cancel`` ask the Dataflow service about the jobs a run
+submitted (their ids are recorded with each execution); see
+``beam_ml.runners.dataflow_jobs``.
 
 Everything after ``--``, and any flag ``run`` does not know, goes to Beam's
 PipelineOptions unchanged (``--runner``, ``--direct_num_workers``,
@@ -19,6 +26,7 @@ start fast and never import TensorFlow or Beam.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import importlib.util
 import os
@@ -84,6 +92,27 @@ def _parser() -> argparse.ArgumentParser:
     lineage.add_argument("--direction", choices=["up", "down", "both"], default="both")
     store_flags(lineage)
     lineage.set_defaults(handler=_cmd_lineage)
+
+    def dataflow_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
+        p.add_argument("--project", required=required, help="the job's Google Cloud project")
+        p.add_argument("--region", required=required, help="the job's Dataflow region (e.g. europe-west1)")
+        p.add_argument("--endpoint", help="HOST:PORT of a Dataflow API emulator: plain gRPC, no credentials")
+
+    status = commands.add_parser(
+        "status", help="state of a Dataflow job, or of every Dataflow job a run submitted",
+        description="State of one Dataflow job (JOB_ID --project P --region R), "
+        "or of every Dataflow job recorded for a run (--run RUN_ID and its store).",
+    )
+    status.add_argument("job_id", nargs="?")
+    status.add_argument("--run", type=int, help="list the Dataflow jobs recorded for this run's executions")
+    dataflow_flags(status, required=False)
+    store_flags(status)
+    status.set_defaults(handler=_cmd_status)
+
+    cancel = commands.add_parser("cancel", help="cancel a Dataflow job")
+    cancel.add_argument("job_id")
+    dataflow_flags(cancel, required=True)
+    cancel.set_defaults(handler=_cmd_cancel)
     return parser
 
 
@@ -278,6 +307,91 @@ def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
 
             add_down(tree, downstream(store, args.artifact_id), None)
             console.print(tree)
+    return 0
+
+
+# --- Dataflow jobs -----------------------------------------------------------------------------
+
+
+def _dataflow_jobs(args: argparse.Namespace):
+    from beam_ml.runners.dataflow_jobs import DataflowJobError, DataflowJobs
+
+    try:
+        return DataflowJobs(args.endpoint)
+    except DataflowJobError as error:
+        raise CliError(str(error)) from error
+
+
+def _utc(value) -> str:
+    return "" if value is None else value.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _cmd_status(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.runners.dataflow_jobs import DataflowJobError, JobRef
+
+    if (args.job_id is None) == (args.run is None):
+        raise CliError("say which job: JOB_ID --project P --region R, or --run RUN_ID with its store")
+    if args.run is not None:
+        return _status_of_run(args)
+    if not args.project or not args.region:
+        raise CliError(f"status of job {args.job_id} needs --project and --region")
+    with _dataflow_jobs(args) as jobs:
+        try:
+            status = jobs.status(JobRef(args.job_id, args.project, args.region))
+        except DataflowJobError as error:
+            raise CliError(str(error)) from error
+    for label, value in (
+        ("job", status.job_id),
+        ("name", status.name),
+        ("state", status.state),
+        ("requested", status.requested_state if status.requested_state != "JOB_STATE_UNKNOWN" else ""),
+        ("created", _utc(status.create_time)),
+        ("state since", _utc(status.state_time)),
+    ):
+        if value:
+            print(f"{label:<12} {value}")
+    return 0
+
+
+def _status_of_run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from beam_ml.runners.dataflow_jobs import DataflowJobError, jobs_of
+
+    with _open_store(args) as store:
+        try:
+            store.get_run(args.run)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from error
+        recorded = jobs_of(store.executions_of_run(args.run))
+    if not recorded:
+        print(f"run {args.run} recorded no Dataflow jobs")
+        return 0
+    table = Table(box=None)
+    for column in ("component", "execution", "job", "project", "region", "state", "state since"):
+        table.add_column(column)
+    failed = False
+    with _dataflow_jobs(args) as jobs:
+        for execution, ref in recorded:
+            try:
+                status = jobs.status(ref)
+                state, since = status.state, _utc(status.state_time)
+            except DataflowJobError as error:
+                failed, state, since = True, f"error: {error}", ""
+            table.add_row(execution.component_id, str(execution.id), ref.job_id, ref.project, ref.region, state, since)
+    _console().print(table)
+    return 1 if failed else 0
+
+
+def _cmd_cancel(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.runners.dataflow_jobs import DataflowJobError, JobRef
+
+    with _dataflow_jobs(args) as jobs:
+        try:
+            status = jobs.cancel(JobRef(args.job_id, args.project, args.region))
+        except DataflowJobError as error:
+            raise CliError(str(error)) from error
+    print(f"job {status.job_id}: cancellation requested; state {status.state}")
     return 0
 
 

@@ -62,13 +62,17 @@ def main() -> None:
     if args.stage:
         run_stage(args.data, args.root, args.stage, args.beam_arg)
         return
-    if not SHARED_TAXI.is_file():
-        sys.exit(f"needs the taxi data at {SHARED_TAXI}")
     with tempfile.TemporaryDirectory() as work:
-        data = Path(work, f"taxi_x{args.copies}.csv")
         started = time.perf_counter()
-        rows = replicate(SHARED_TAXI, args.copies, data)
-        print(f"taxi x{args.copies}: {rows} rows, {data.stat().st_size / 2**20:.0f} MiB (made in {time.perf_counter() - started:.1f}s)")
+        if SHARED_TAXI.is_file():
+            data = Path(work, f"taxi_x{args.copies}.csv")
+            rows = replicate(SHARED_TAXI, args.copies, data)
+        else:
+            from benchmarks.data import prepare
+
+            made = prepare(Path(work, "data"), args.copies, source="synthetic")
+            data, rows = made.csv, made.rows
+        print(f"{data.parent.name or 'taxi'} x{args.copies}: {rows} rows, {data.stat().st_size / 2**20:.0f} MiB (made in {time.perf_counter() - started:.1f}s)")
         for stage in ("ingestion", "statistics"):
             command = [sys.executable, "-m", "benchmarks.data_stages", "--stage", stage, "--data", str(data),
                        "--root", os.path.join(work, "root"), *(f"--beam-arg={a}" for a in args.beam_arg)]

@@ -263,17 +263,28 @@ class MetadataStore:
                 values["properties"] = {**(current or {}), **properties}
             conn.execute(update(t.executions).where(t.executions.c.id == execution_id).values(**values))
 
-    def fail_execution(self, execution_id: int, error: str, *, published: bool = False) -> list[str]:
+    def fail_execution(
+        self,
+        execution_id: int,
+        error: str,
+        *,
+        published: bool = False,
+        properties: Mapping[str, Any] | None = None,
+    ) -> list[str]:
         """Mark an execution FAILED and its PENDING outputs ABANDONED; returns their URIs.
 
         ``published=True`` also withdraws outputs it already made LIVE: for a
         step that finished but whose results a later check refused.
+        ``properties`` (what the component noted before failing, such as the id
+        of the Dataflow job that failed) are kept with the execution.
         """
         now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(t.executions).where(t.executions.c.id == execution_id).values(state=FAILED, error=error, ended_at=now)
-            )
+            values: dict[str, Any] = {"state": FAILED, "error": error, "ended_at": now}
+            if properties:
+                current = conn.execute(select(t.executions.c.properties).where(t.executions.c.id == execution_id)).scalar_one()
+                values["properties"] = {**(current or {}), **properties}
+            conn.execute(update(t.executions).where(t.executions.c.id == execution_id).values(**values))
             return self._abandon_outputs(conn, [execution_id], now, states=(PENDING, LIVE) if published else (PENDING,))
 
     def record_cached_execution(

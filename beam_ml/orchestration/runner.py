@@ -178,7 +178,7 @@ class LocalDagRunner:
             store.complete_execution(execution.id, published, context.notes)
         except BaseException as error:
             message = "".join(traceback.format_exception(error)).strip()
-            for uri in store.fail_execution(execution.id, message):
+            for uri in store.fail_execution(execution.id, message, properties=_json_safe_notes(context.notes)):
                 fs.remove_tree(uri)
             for artifact in outputs.values():
                 fs.remove_tree(artifact.uri)
@@ -211,6 +211,19 @@ def _call(node: Node, inputs: Mapping[str, ArtifactRecord], outputs: Mapping[str
     if node.spec.context_arg:
         kwargs[node.spec.context_arg] = context
     node.spec.fn(**kwargs)
+
+
+def _json_safe_notes(notes: Mapping[str, Any]) -> dict[str, Any]:
+    """A failing component's notes as JSON, dropping what cannot be stored rather than failing again."""
+    return {key: value for key, value in notes.items() if _is_json(value)}
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _json_properties(node: Node, output: str, artifact: Artifact) -> dict[str, Any]:

@@ -243,3 +243,20 @@ def test_rich_progress_draws_one_line_per_component():
     out = progress.console.file.getvalue()
     for expected in ("Produce", "cached", "Square", "complete", "1.5s", "Total", "failed"):
         assert expected in out
+
+
+def test_a_failing_component_keeps_what_it_noted(tmp_path):
+    from beam_ml import Artifact, ExecutionContext, Output, Pipeline, component
+
+    @component
+    def SubmitsThenFails(out: Output[Artifact], ctx: ExecutionContext) -> None:
+        ctx.notes["dataflow_jobs"] = [{"job_id": "2026-11-27_01", "project": "p", "region": "r"}]
+        raise RuntimeError("the job failed")
+
+    root = tmp_path / "root"
+    result = LocalDagRunner().run(Pipeline("notes", str(root), [SubmitsThenFails()]))
+    assert result.state == "FAILED"
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        execution = store.get_execution(result.nodes["SubmitsThenFails"].execution.id)
+        assert execution.state == "FAILED"
+        assert execution.properties["dataflow_jobs"][0]["job_id"] == "2026-11-27_01"

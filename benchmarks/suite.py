@@ -1,0 +1,545 @@
+"""The benchmark suite: every speed claim measured side by side with its peer and the machine's limit.
+
+    python -m benchmarks [--quick] [--results-dir DIR] [--install-peers] [--sizes 1,10,100]
+                         [--only statistics,transform] [--repeat 3] [--synthetic]
+
+Writes ``<results-dir>/<date>.json`` and ``<date>.md`` (``<date>-quick.*`` for
+``--quick``). A later run on the same day with ``--only`` or ``--sizes`` replaces the
+figures it measured and keeps the others, so a day's results can be built in parts.
+
+Data: the Chicago taxi sample (../shared/data) replicated ×1, ×10, ×100 (1.5 M rows),
+or, when that is absent or with ``--synthetic``, taxi-like synthetic rows of the same
+sizes (benchmarks/data.py). Every measured stage runs in a fresh process
+(benchmarks/workers.py) whose ``ru_maxrss`` is its peak RSS. Each figure is the median
+of ``--repeat`` runs (default 3) with min and max, after one untimed warm-up run of
+each stage on the smallest size; ``--quick`` runs once, no warm-up, smaller sizes.
+
+Peers: TFDV 1.16.1 in a venv of its own (benchmarks/peers/venvs.py), installed by the
+full run when missing (or by ``--install-peers``), never by ``--quick``, which marks it
+"not installed"; tf.Transform fed instance dicts, and a plain SavedModel call, in the
+project's venv. Ratios are computed from figures of the same run, so a busy machine
+moves both sides of each ratio together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import data as bench_data
+from benchmarks.peers.venvs import TFDV, TFDV_SCRIPT
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_WORK = Path(os.environ.get("BEAM_ML_BENCH_DATA", Path.home() / ".cache" / "beam-ml" / "bench-data"))
+PIPELINES = REPO / "benchmarks" / "pipelines"
+STAGE_TIMEOUT_S = 3600
+
+#: benchmark → [(system, worker stage or None for the TFDV venv)]
+THROUGHPUT = {
+    "ingestion": [("beam-ml", "ours_ingestion"), ("pyarrow read+write", "limit_ingestion")],
+    "statistics": [("beam-ml", "ours_statistics"), ("tfdv-1.16.1", None), ("pyarrow alone", "limit_statistics")],
+    "validation": [("beam-ml", "ours_validation")],
+    "transform": [("beam-ml", "ours_transform"), ("tf.Transform instance dicts", "peer_transform")],
+    "inference": [("beam-ml", "ours_inference"), ("plain SavedModel call", "limit_inference")],
+}
+WALL = ("penguin", "startup")
+ALL = (*THROUGHPUT, *WALL)
+FULL_SIZES = (1, 10, 100)
+QUICK_SIZES = {"ingestion": (1, 10), "statistics": (1, 10), "validation": (1, 10), "transform": (1,), "inference": (1,)}
+
+#: Keys every measurement has in the JSON.
+MEASUREMENT_KEYS = ("benchmark", "system", "size", "rows", "status", "reason", "n", "seconds", "rows_per_s", "peak_rss_mib")
+WALL_KEYS = ("benchmark", "system", "size", "status", "reason", "n", "wall_s")
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _run_json(command: list[str], env: dict | None = None, timeout: float = STAGE_TIMEOUT_S) -> dict:
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if done.returncode != 0 or not lines:
+        tail = [line for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()][-15:]
+        error = StageFailed(f"{Path(command[0]).name} {' '.join(command[1:4])} … exited {done.returncode}: "
+                            f"{tail[-1] if tail else 'no output'}")
+        error.tail = "\n".join(tail)
+        raise error
+    return json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+
+
+@dataclass
+class Context:
+    quick: bool
+    repeat: int
+    warmup: bool
+    work: Path
+    install_peers: bool
+    datasets: dict[float, bench_data.Dataset] = field(default_factory=dict)
+    source: str | None = None
+    model_dir: Path | None = None
+    systems: tuple[str, ...] = ()
+    log: Callable[[str], None] = print
+
+    def dataset(self, size: float) -> bench_data.Dataset:
+        if size not in self.datasets:
+            started = time.perf_counter()
+            self.datasets[size] = bench_data.prepare(self.work / "data", size, source=self.source)
+            made = self.datasets[size]
+            self.log(f"  data {made.name}: {made.rows:,} rows, {made.csv_mib:.0f} MiB CSV ({time.perf_counter() - started:.1f}s)")
+        return self.datasets[size]
+
+
+def _stage_command(ctx: Context, stage: str | None, dataset: bench_data.Dataset, scratch: Path) -> list[str]:
+    if stage is None:  # TFDV, in its own venv
+        return [str(TFDV.interpreter), str(TFDV_SCRIPT), str(dataset.csv), str(scratch)]
+    command = [sys.executable, "-m", "benchmarks.workers", stage, str(dataset.directory), str(scratch)]
+    if ctx.model_dir is not None:
+        command.append(str(ctx.model_dir))
+    return command
+
+
+def _measure(ctx: Context, stage: str | None, dataset: bench_data.Dataset, runs: int) -> list[dict]:
+    results = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(dir=ctx.work) as scratch:
+            results.append(_run_json(_stage_command(ctx, stage, dataset, Path(scratch))))
+    return results
+
+
+def _peer_status(ctx: Context, system: str) -> tuple[str, str]:
+    """("ok", "") when the peer can run, else ("not installed" | "unavailable", why)."""
+    if system != "tfdv-1.16.1":
+        return "ok", ""
+    if TFDV.installed():
+        return "ok", ""
+    if not ctx.install_peers:
+        return "not installed", f"no venv at {TFDV.directory} (the quick run never installs; use --install-peers)"
+    log = ctx.work / "tfdv-install.log"
+    ctx.log(f"  installing TFDV 1.16.1 into {TFDV.directory} (log: {log}) …")
+    ok, why = TFDV.install(log)
+    return ("ok", "") if ok else ("unavailable", why)
+
+
+def throughput(ctx: Context, benchmark: str, sizes: tuple[float, ...]) -> list[dict]:
+    out = []
+    if benchmark == "inference" and ctx.model_dir is None:
+        ctx.model_dir = ctx.work / "model"
+        shutil.rmtree(ctx.model_dir, ignore_errors=True)
+        _run_json([sys.executable, "-m", "benchmarks.workers", "export_model", str(ctx.dataset(min(sizes)).directory),
+                   str(ctx.work / "export-scratch"), str(ctx.model_dir)])
+    for system, stage in THROUGHPUT[benchmark]:
+        if ctx.systems and system not in ctx.systems:
+            continue
+        status, reason = _peer_status(ctx, system)
+        warmed = not ctx.warmup
+        for size in sizes:
+            record = {"benchmark": benchmark, "system": system, "size": f"x{size:g}", "rows": None,
+                      "status": status, "reason": reason, "n": 0, "seconds": None, "rows_per_s": None,
+                      "peak_rss_mib": None}
+            if status == "ok":
+                dataset = ctx.dataset(size)
+                record["size"] = dataset.name
+                try:
+                    if not warmed:  # on the smallest data: warms the page cache, .pyc files, model files
+                        _measure(ctx, stage, ctx.dataset(min((*sizes, 1))), 1)
+                        warmed = True
+                    runs = _measure(ctx, stage, dataset, ctx.repeat)
+                except (StageFailed, subprocess.TimeoutExpired) as error:
+                    record.update(status="failed", reason=str(error), log_tail=getattr(error, "tail", ""))
+                    ctx.log(f"  {benchmark:<10} {system:<28} {dataset.name:<14} FAILED: {error}")
+                    out.append(record)
+                    continue
+                record.update(
+                    rows=runs[0]["rows"],
+                    n=len(runs),
+                    seconds=spread([r["seconds"] for r in runs]),
+                    rows_per_s=spread([r["rows"] / r["seconds"] for r in runs]),
+                    peak_rss_mib=spread([r["peak_rss_mib"] for r in runs]),
+                    runs=runs,
+                )
+                if record["rows"] != dataset.rows:
+                    record.update(status="failed", reason=f"processed {record['rows']} rows of {dataset.rows}")
+                ctx.log(f"  {benchmark:<10} {system:<28} {dataset.name:<14} {record['rows_per_s']['median']:>12,.0f} rows/s "
+                        f"peak {record['peak_rss_mib']['median']:>6,.0f} MiB (n={len(runs)})")
+            else:
+                ctx.log(f"  {benchmark:<10} {system:<28} x{size:g}: {status} ({reason})")
+            out.append(record)
+    return out
+
+
+# --------------------------------------------------------------------------- wall-clock benchmarks
+
+CACHED_PROBE = (
+    "import sys; from beam_ml.run import main; rc = main(['run', sys.argv[1]]); "
+    "print('BENCH-RESULT', __import__('json').dumps({'tensorflow_imported': 'tensorflow' in sys.modules})); sys.exit(rc)"
+)
+IMPORT_PROBE = (
+    "import json, runpy, sys, time; t = time.perf_counter(); import beam_ml.run; "
+    "runpy.run_path(sys.argv[1])['create_pipeline'](); "
+    "print('BENCH-RESULT', json.dumps({'import_s': time.perf_counter() - t, 'tensorflow_imported': 'tensorflow' in sys.modules}))"
+)
+
+
+def _timed(command: list[str], env: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    figures = _run_json(command, env=env)
+    return time.perf_counter() - started, figures
+
+
+def _wall_record(benchmark: str, size: str, walls: list[float], **extra) -> dict:
+    return {"benchmark": benchmark, "system": "beam-ml", "size": size, "status": "ok", "reason": "",
+            "n": len(walls), "wall_s": spread(walls), **extra}
+
+
+def penguin(ctx: Context) -> list[dict]:
+    """The penguin pipeline end to end in fresh processes: first run, then fully cached reruns."""
+    env = {**os.environ, "BEAM_ML_BENCH_TRAIN_STEPS": "30" if ctx.quick else "300", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    pipeline = str(PIPELINES / "penguin.py")
+    first, cached, imported = [], [], False
+    first_runs = 1 if ctx.quick else max(ctx.repeat, 1)
+    cached_runs = 3 if ctx.quick else max(ctx.repeat, 5)
+    command = [sys.executable, "-c", CACHED_PROBE, pipeline]
+    for attempt in range(first_runs):
+        root = tempfile.mkdtemp(dir=ctx.work, prefix="penguin-")
+        run_env = {**env, "BEAM_ML_BENCH_ROOT": root}
+        try:
+            first.append(_timed(command, run_env)[0])
+            if attempt == 0:
+                _timed(command, run_env)  # warm-up of the cached rerun
+                for _ in range(cached_runs):
+                    seconds, figures = _timed(command, run_env)
+                    cached.append(seconds)
+                    imported = imported or figures["tensorflow_imported"]
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    ctx.log(f"  penguin    first run {statistics.median(first):.1f}s, cached rerun {statistics.median(cached):.2f}s")
+    steps = env["BEAM_ML_BENCH_TRAIN_STEPS"]
+    return [
+        _wall_record("penguin_first_run", f"train_steps={steps}", first),
+        _wall_record("penguin_cached_rerun", f"train_steps={steps}", cached, tensorflow_imported=imported),
+    ]
+
+
+def startup(ctx: Context) -> list[dict]:
+    """Interpreter start + imports: ``beam_ml.run --help``; a data-only pipeline (imports, and a whole first run)."""
+    env = {**os.environ, "BEAM_ML_BENCH_CSV": str(ctx.dataset(1).csv)}
+    runs = 3 if ctx.quick else max(ctx.repeat, 5)
+    help_walls = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "beam_ml.run", "--help"], check=True, capture_output=True, cwd=REPO)
+        help_walls.append(time.perf_counter() - started)
+    pipeline = str(PIPELINES / "data_only.py")
+    imports, import_walls, tf_imported = [], [], False
+    for _ in range(runs + 1):
+        wall, figures = _timed([sys.executable, "-c", IMPORT_PROBE, pipeline], env)
+        imports.append(figures["import_s"])
+        import_walls.append(wall)
+        tf_imported = tf_imported or figures["tensorflow_imported"]
+    run_walls = []
+    for _ in range(1 if ctx.quick else ctx.repeat):
+        root = tempfile.mkdtemp(dir=ctx.work, prefix="data-only-")
+        try:
+            wall, figures = _timed([sys.executable, "-c", CACHED_PROBE, pipeline], {**env, "ROOT": root})
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        run_walls.append(wall)
+        tf_imported = tf_imported or figures["tensorflow_imported"]
+    ctx.log(f"  startup    --help {statistics.median(help_walls[1:]):.2f}s, data-only imports "
+            f"{statistics.median(imports[1:]):.2f}s (process {statistics.median(import_walls[1:]):.2f}s), "
+            f"first run {statistics.median(run_walls):.1f}s, TensorFlow imported: {tf_imported}")
+    return [
+        _wall_record("startup_help", "-", help_walls[1:]),
+        _wall_record("startup_data_only_imports", "-", import_walls[1:], import_s=spread(imports[1:]),
+                     tensorflow_imported=tf_imported),
+        _wall_record("data_only_pipeline_first_run", ctx.dataset(1).name, run_walls, tensorflow_imported=tf_imported),
+    ]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _find(measurements: list[dict], benchmark: str, system: str, size: str | None = None) -> dict | None:
+    for m in measurements:
+        if m["benchmark"] == benchmark and m["system"] == system and m["status"] == "ok" and (size is None or m["size"] == size):
+            return m
+    return None
+
+
+def _largest_common(measurements: list[dict], benchmark: str, a: str, b: str) -> tuple[dict, dict] | None:
+    pairs = []
+    for m in measurements:
+        if m["benchmark"] == benchmark and m["system"] == a and m["status"] == "ok":
+            other = _find(measurements, benchmark, b, m["size"])
+            if other is not None:
+                pairs.append((m["rows"], m, other))
+    if not pairs:
+        return None
+    _, mine, theirs = max(pairs, key=lambda p: p[0])
+    return mine, theirs
+
+
+def _throughput_target(measurements: list[dict], name: str, benchmark: str, peer: str, goal: float) -> dict:
+    found = _largest_common(measurements, benchmark, "beam-ml", peer)
+    record = {"target": name, "goal": f"≥ {goal:g}× {peer}", "goal_ratio": goal, "ratio": None, "met": None, "size": None, "detail": ""}
+    if found is None:
+        peer_status = next((m for m in measurements if m["benchmark"] == benchmark and m["system"] == peer), None)
+        record["detail"] = f"{peer}: {peer_status['status']} ({peer_status['reason']})" if peer_status else "not measured"
+        record["detail"] = record["detail"].replace("|", "/")
+        return record
+    mine, theirs = found
+    ratio = mine["rows_per_s"]["median"] / theirs["rows_per_s"]["median"]
+    record.update(ratio=ratio, met=ratio >= goal, size=mine["size"],
+                  detail=f"{mine['rows_per_s']['median']:,.0f} vs {theirs['rows_per_s']['median']:,.0f} rows/s")
+    return record
+
+
+def targets(measurements: list[dict]) -> list[dict]:
+    result = [
+        _throughput_target(measurements, "statistics vs TFDV", "statistics", "tfdv-1.16.1", 20),
+        _throughput_target(measurements, "statistics vs pyarrow limit", "statistics", "pyarrow alone", 0.5),
+        _throughput_target(measurements, "ingestion vs pyarrow read+write", "ingestion", "pyarrow read+write", 0.5),
+        _throughput_target(measurements, "Transform vs instance dicts", "transform", "tf.Transform instance dicts", 3),
+        _throughput_target(measurements, "BulkInferrer vs plain predict", "inference", "plain SavedModel call", 0.5),
+    ]
+    stats = sorted((m for m in measurements if m["benchmark"] == "statistics" and m["system"] == "beam-ml" and m["status"] == "ok"),
+                   key=lambda m: m["rows"])
+    memory = {"target": "statistics peak RSS flat in data size", "goal": "largest ≤ 1.5× the next (×100 vs ×10)",
+              "goal_ratio": 1.5, "ratio": None, "met": None, "size": None, "detail": "needs two sizes"}
+    if len(stats) >= 2:
+        small, large = stats[-2], stats[-1]
+        ratio = large["peak_rss_mib"]["median"] / small["peak_rss_mib"]["median"]
+        memory.update(ratio=ratio, met=ratio <= 1.5, size=f"{large['size']} / {small['size']}",
+                      detail=f"{large['peak_rss_mib']['median']:,.0f} vs {small['peak_rss_mib']['median']:,.0f} MiB")
+    result.append(memory)
+    cached = next((m for m in measurements if m["benchmark"] == "penguin_cached_rerun" and m["status"] == "ok"), None)
+    rerun = {"target": "penguin fully cached rerun", "goal": "< 3 s wall", "goal_ratio": 3.0, "ratio": None, "met": None,
+             "size": None, "detail": "not measured"}
+    if cached is not None:
+        wall = cached["wall_s"]["median"]
+        rerun.update(ratio=wall / 3.0, met=wall < 3.0, size=cached["size"], detail=f"{wall:.2f} s median")
+    result.append(rerun)
+    data_only = next((m for m in measurements if m["benchmark"] == "startup_data_only_imports" and m["status"] == "ok"), None)
+    no_tf = {"target": "data-only pipeline imports no TensorFlow", "goal": "tensorflow not in sys.modules", "goal_ratio": None,
+             "ratio": None, "met": None, "size": None, "detail": "not measured"}
+    if data_only is not None:
+        no_tf.update(met=not data_only["tensorflow_imported"],
+                     detail=f"imports {data_only['import_s']['median']:.2f} s, process {data_only['wall_s']['median']:.2f} s")
+    result.append(no_tf)
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt_spread(value: dict | None, fmt: str) -> str:
+    if not value:
+        return "—"
+    return f"{value['median']:{fmt}} ({value['min']:{fmt}}–{value['max']:{fmt}})"
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"# beam-ml benchmarks, {results['date']} ({results['mode']})",
+        "",
+        f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, Python {results['machine']['python']}. "
+        f"Figures: median (min–max) of n runs, each stage in a fresh process (peak RSS: its VmHWM); "
+        f"warm-up: {'one untimed run per stage' if results['settings']['warmup'] else 'none'}. "
+        "Ratios compare figures of the same run.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | ratio | met |",
+        "|---|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        where = f" on {t['size']}" if t["size"] else ""
+        lines.append(f"| {t['target']} | {t['goal']} | {t['detail']}{where} | {ratio} | {met} |")
+    lines += [
+        "",
+        "## Throughput and peak memory",
+        "",
+        "| stage | system | data | rows | rows/s | peak RSS MiB | n | status |",
+        "|---|---|---|---:|---|---|---:|---|",
+    ]
+    for m in results["measurements"]:
+        if "wall_s" in m:
+            continue
+        status = m["status"] if m["status"] == "ok" else f"{m['status']}: {m['reason'].splitlines()[0] if m['reason'] else ''}"
+        rows = f"{m['rows']:,}" if m["rows"] else "—"
+        lines.append(f"| {m['benchmark']} | {m['system']} | {m['size']} | {rows} | {_fmt_spread(m['rows_per_s'], ',.0f')} | "
+                     f"{_fmt_spread(m['peak_rss_mib'], ',.0f')} | {m['n']} | {status} |")
+    lines += ["", "## Wall clock (fresh processes, interpreter start included)", "",
+              "| benchmark | setting | seconds | n | notes |", "|---|---|---|---:|---|"]
+    for m in results["measurements"]:
+        if "wall_s" not in m:
+            continue
+        notes = []
+        if "import_s" in m:
+            notes.append(f"imports {_fmt_spread(m['import_s'], '.2f')} s")
+        if "tensorflow_imported" in m:
+            notes.append(f"TensorFlow imported: {'yes' if m['tensorflow_imported'] else 'no'}")
+        lines.append(f"| {m['benchmark']} | {m['size']} | {_fmt_spread(m['wall_s'], '.2f')} | {m['n']} | {'; '.join(notes)} |")
+    if results.get("profiles"):
+        lines += ["", "## Profiles of missed targets", ""]
+        for name, text in results["profiles"].items():
+            lines += [f"### {name}", "", "```", text.rstrip(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+PROFILE_TOP_LINES = 45
+_TARGET_STAGES = {"statistics vs TFDV": "statistics", "statistics vs pyarrow limit": "statistics",
+                  "ingestion vs pyarrow read+write": "ingestion", "Transform vs instance dicts": "transform",
+                  "BulkInferrer vs plain predict": "inference"}
+
+
+def profile_missed(ctx: Context, measurements: list[dict]) -> dict[str, str]:
+    """pyinstrument profiles of beam-ml's stage for each missed throughput target, at the target's size."""
+    try:
+        import pyinstrument  # noqa: F401
+    except ImportError:
+        return {"(none)": "pyinstrument is not installed in this venv: pip install pyinstrument"}
+    profiles = {}
+    for target in targets(measurements):
+        benchmark = _TARGET_STAGES.get(target["target"])
+        if target["met"] is not False or benchmark is None or target["size"] is None:
+            continue
+        key = f"{benchmark} on {target['size']}"
+        if key in profiles:
+            continue
+        stage = dict(THROUGHPUT[benchmark])["beam-ml"]
+        dataset = next(d for d in ctx.datasets.values() if d.name == target["size"])
+        with tempfile.TemporaryDirectory(dir=ctx.work) as scratch:
+            out = Path(scratch) / "profile.txt"
+            env = {**os.environ, "BEAM_ML_BENCH_PROFILE": str(out)}
+            try:
+                figures = _run_json(_stage_command(ctx, stage, dataset, Path(scratch) / "work"), env=env)
+            except StageFailed as error:
+                profiles[key] = f"profiling failed: {error}"
+                continue
+            lines = out.read_text().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("Profile at")), 0)
+        header = f"{target['target']}: ratio {target['ratio']:.2f}, goal {target['goal']}; profiled run {figures['rows'] / figures['seconds']:,.0f} rows/s"
+        profiles[key] = "\n".join([header, *lines[start + 1:start + 1 + PROFILE_TOP_LINES]])
+        ctx.log(f"  profiled {key}")
+    return profiles
+
+
+def _key(m: dict) -> tuple:
+    return m["benchmark"], m["system"], m["size"]
+
+
+def write_results(results_dir: Path, stem: str, results: dict) -> tuple[Path, Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = results_dir / f"{stem}.json", results_dir / f"{stem}.md"
+    if json_path.is_file():  # same day, same mode: keep what this run did not measure
+        try:
+            earlier = json.loads(json_path.read_text())
+        except json.JSONDecodeError:
+            earlier = {}
+        fresh = {_key(m) for m in results["measurements"]}
+        measured = {m["benchmark"] for m in results["measurements"]}
+        kept = [m for m in earlier.get("measurements", [])
+                if _key(m) not in fresh and not (m["benchmark"] in measured and m["status"] != "ok")]
+        results["measurements"] = kept + results["measurements"]
+        results["measurements"].sort(key=lambda m: (_order(m["benchmark"]), m["system"] != "beam-ml", m["system"], m.get("rows") or 0))
+        results["profiles"] = {**earlier.get("profiles", {}), **results.get("profiles", {})}
+    results["targets"] = targets(results["measurements"])
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    md_path.write_text(markdown(results))
+    return json_path, md_path
+
+
+def _order(benchmark: str) -> int:
+    names = [*THROUGHPUT, "penguin_first_run", "penguin_cached_rerun", "startup_help", "startup_data_only_imports",
+             "data_only_pipeline_first_run"]
+    return names.index(benchmark) if benchmark in names else len(names)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, one run each, no peer install (< 5 min)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK, help="datasets and scratch (default %(default)s)")
+    parser.add_argument("--install-peers", action="store_true", help="install missing peer venvs (the full run does anyway)")
+    parser.add_argument("--no-install-peers", action="store_true", help="never install; a missing peer is 'not installed'")
+    parser.add_argument("--sizes", help="copies of the taxi sample, e.g. 1,10,100 (default: 1,10,100; quick: 1,10)")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
+    parser.add_argument("--systems", help="comma-separated subset of systems (e.g. 'beam-ml,pyarrow alone'); the day's other figures are kept")
+    parser.add_argument("--repeat", type=int, help="timed runs per figure (default 3; quick 1)")
+    parser.add_argument("--profile", action="store_true", help="profile (pyinstrument) beam-ml's stage for each missed throughput target")
+    parser.add_argument("--synthetic", action="store_true", help="synthetic taxi-like data even where ../shared has the taxi data")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = [b.strip() for b in args.only.split(",")] if args.only else list(ALL)
+    unknown = sorted(set(only) - set(ALL))
+    if unknown:
+        sys.exit(f"unknown benchmarks {unknown}; choose from {list(ALL)}")
+    repeat = args.repeat or (1 if args.quick else 3)
+    install = args.install_peers or (not args.quick and not args.no_install_peers)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(quick=args.quick, repeat=repeat, warmup=not args.quick, work=args.work_dir, install_peers=install,
+                  source="synthetic" if args.synthetic else None,
+                  systems=tuple(s.strip() for s in args.systems.split(",")) if args.systems else ())
+    sizes_given = tuple(float(s) for s in args.sizes.split(",")) if args.sizes else None
+    today = datetime.date.today().isoformat()
+    print(f"beam-ml benchmark suite ({'quick' if args.quick else 'full'}), {today}, {os.cpu_count()} CPUs")
+    measurements: list[dict] = []
+    started = time.perf_counter()
+    for benchmark in only:
+        print(f"{benchmark}:", flush=True)
+        if benchmark in THROUGHPUT:
+            sizes = sizes_given or (QUICK_SIZES[benchmark] if args.quick else FULL_SIZES)
+            measurements += throughput(ctx, benchmark, tuple(sorted(sizes)))
+        elif benchmark == "penguin":
+            measurements += penguin(ctx)
+        else:
+            measurements += startup(ctx)
+    profiles = {}
+    if args.profile:
+        print("profiles:", flush=True)
+        profiles = profile_missed(ctx, measurements)
+    results = {
+        "date": today,
+        "mode": "quick" if args.quick else "full",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "settings": {"repeat": repeat, "warmup": ctx.warmup, "data_source": next(iter(ctx.datasets.values())).source if ctx.datasets else None},
+        "data": [{"name": d.name, "rows": d.rows, "csv_mib": round(d.csv_mib, 1)} for d in ctx.datasets.values()],
+        "measurements": measurements,
+        "profiles": profiles,
+        "elapsed_s": time.perf_counter() - started,
+    }
+    json_path, md_path = write_results(args.results_dir, f"{today}-quick" if args.quick else today, results)
+    print(f"\nwrote {json_path} and {md_path} in {time.perf_counter() - started:.0f}s\n")
+    print(md_path.read_text())
+    return 0 if all(m["status"] in ("ok", "not installed", "unavailable") for m in measurements) else 1

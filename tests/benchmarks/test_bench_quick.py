@@ -1,0 +1,128 @@
+"""The benchmark suite's quick run writes well-formed results (not how fast anything is).
+
+It runs as ``python -m benchmarks --quick`` would, in a subprocess, on synthetic data
+(no ../shared needed), with an empty peer-venv directory so the TFDV peer must be
+reported "not installed" and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import data as bench_data
+from benchmarks import suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_synthetic_taxi_is_deterministic_and_taxi_like():
+    a, b = bench_data.synthetic_taxi(5000, seed=3), bench_data.synthetic_taxi(5000, seed=3)
+    assert a.equals(b)
+    assert not a.equals(bench_data.synthetic_taxi(5000, seed=4))
+    assert a.column_names == bench_data.COLUMNS
+    assert {f.name: str(f.type) for f in a.schema}["company"] == "string"
+    assert str(a.schema.field("trip_seconds").type) == "int64"
+    assert str(a.schema.field("fare").type) == "double"
+    # realistic missingness and cardinalities
+    assert a.column("company").null_count / a.num_rows == pytest.approx(bench_data.COMPANY_MISSING, abs=0.03)
+    assert a.column("pickup_census_tract").null_count > 0.99 * a.num_rows
+    assert len(set(a.column("payment_type").to_pylist())) <= len(bench_data.PAYMENT_TYPES)
+    assert 30 < len(set(a.column("company").drop_null().to_pylist())) <= len(bench_data.COMPANIES)
+    assert np.all(a.column("trip_start_hour").to_numpy() < 24)
+
+
+def test_prepared_dataset_has_csv_and_examples(tmp_path):
+    dataset = bench_data.prepare(tmp_path, 0.1, source="synthetic", seed=1)
+    assert dataset.rows == round(bench_data.TAXI_ROWS * 0.1)
+    assert dataset.csv.read_text().splitlines()[0].replace('"', "").split(",") == bench_data.COLUMNS
+    assert list(dataset.split.glob("*.parquet"))
+    again = bench_data.prepare(tmp_path, 0.1, source="synthetic", seed=1)  # cached
+    assert again == dataset
+
+
+def _measurement(benchmark, system, size, rows, rate, rss):
+    return {"benchmark": benchmark, "system": system, "size": size, "rows": rows, "status": "ok", "reason": "", "n": 3,
+            "seconds": suite.spread([rows / rate]), "rows_per_s": suite.spread([rate]), "peak_rss_mib": suite.spread([rss])}
+
+
+def test_targets_take_ratios_at_the_largest_common_size():
+    measurements = [
+        _measurement("statistics", "beam-ml", "taxi_x10", 150_000, 100_000, 500),
+        _measurement("statistics", "beam-ml", "taxi_x100", 1_500_000, 120_000, 600),
+        _measurement("statistics", "tfdv-1.16.1", "taxi_x10", 150_000, 5_000, 900),
+        _measurement("statistics", "pyarrow alone", "taxi_x100", 1_500_000, 200_000, 900),
+    ]
+    by_name = {t["target"]: t for t in suite.targets(measurements)}
+    assert by_name["statistics vs TFDV"]["ratio"] == pytest.approx(20.0)  # x10: the largest both have
+    assert by_name["statistics vs TFDV"]["met"] is True
+    assert by_name["statistics vs pyarrow limit"]["ratio"] == pytest.approx(0.6)
+    assert by_name["statistics peak RSS flat in data size"]["ratio"] == pytest.approx(1.2)
+    assert by_name["Transform vs instance dicts"]["met"] is None
+
+
+@pytest.mark.slow
+def test_quick_suite_writes_well_formed_results(tmp_path):
+    results_dir, work_dir, venvs = tmp_path / "results", tmp_path / "work", tmp_path / "no-venvs"
+    env = {**os.environ, "BEAM_ML_BENCH_VENVS": str(venvs)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--synthetic",
+         "--results-dir", str(results_dir), "--work-dir", str(work_dir)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not venvs.exists()  # the quick run installs nothing
+
+    [json_path] = results_dir.glob("*-quick.json")
+    results = json.loads(json_path.read_text())
+    assert results["mode"] == "quick"
+    assert {"date", "machine", "settings", "data", "measurements", "targets"} <= set(results)
+    assert results["settings"]["data_source"] == "synthetic"
+
+    measurements = results["measurements"]
+    throughput = [m for m in measurements if "rows_per_s" in m]
+    wall = [m for m in measurements if "wall_s" in m]
+    for m in throughput:
+        assert set(suite.MEASUREMENT_KEYS) <= set(m), m
+    for m in wall:
+        assert set(suite.WALL_KEYS) <= set(m), m
+    systems = {(m["benchmark"], m["system"]) for m in measurements}
+    for benchmark, peers in suite.THROUGHPUT.items():
+        for system, _stage in peers:
+            assert (benchmark, system) in systems
+    for m in throughput:
+        if m["system"] == "tfdv-1.16.1":
+            assert m["status"] == "not installed"
+            continue
+        assert m["status"] == "ok", m
+        assert m["rows"] > 0 and m["n"] >= 1
+        assert m["rows_per_s"]["min"] <= m["rows_per_s"]["median"] <= m["rows_per_s"]["max"]
+        assert m["peak_rss_mib"]["median"] > 0
+    assert {m["size"] for m in throughput if m["benchmark"] == "statistics" and m["status"] == "ok"} == {"synthetic_x1", "synthetic_x10"}
+    assert {m["benchmark"] for m in wall} == {"penguin_first_run", "penguin_cached_rerun", "startup_help",
+                                              "startup_data_only_imports", "data_only_pipeline_first_run"}
+    for m in wall:
+        assert m["status"] == "ok" and m["wall_s"]["median"] > 0
+    data_only = next(m for m in wall if m["benchmark"] == "startup_data_only_imports")
+    assert data_only["tensorflow_imported"] is False
+
+    targets = {t["target"]: t for t in results["targets"]}
+    assert len(targets) == 8
+    assert targets["statistics vs TFDV"]["met"] is None and "not installed" in targets["statistics vs TFDV"]["detail"]
+    for name in ("statistics vs pyarrow limit", "ingestion vs pyarrow read+write", "Transform vs instance dicts",
+                 "BulkInferrer vs plain predict"):
+        assert isinstance(targets[name]["ratio"], float) and isinstance(targets[name]["met"], bool), targets[name]
+
+    markdown = json_path.with_suffix(".md").read_text()
+    assert markdown.startswith("# beam-ml benchmarks")
+    for heading in ("## Targets", "## Throughput and peak memory", "## Wall clock"):
+        assert heading in markdown
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert all(line.endswith("|") for line in table_rows)
+    assert len(table_rows) >= len(measurements) + len(targets)
