@@ -262,12 +262,15 @@ class FlinkCluster:
         if running is not None:
             if running.get("flink-version") != self.version:
                 raise FlinkClusterError(f"port {self.rest_port} already serves Flink {running.get('flink-version')}, not {self.version}")
-            return running
+            if running.get("taskmanagers", 0) >= self.taskmanagers:
+                return running
         self.install()
         conf = self._write_conf()
         env = self._env(conf)
-        self._script("jobmanager.sh", "start", env=env)
-        for _ in range(self.taskmanagers):
+        if running is None:
+            self._script("jobmanager.sh", "start", env=env)
+        # A JobManager left without TaskManagers (its process group was killed) gets them back.
+        for _ in range(self.taskmanagers - (running or {}).get("taskmanagers", 0)):
             self._script("taskmanager.sh", "start", env=env)
         return self._wait_ready()
 
