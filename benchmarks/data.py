@@ -136,13 +136,15 @@ def read_taxi_csv(path: Path) -> pa.Table:
     return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
 
 
-def _write_csv_copies(source: Path, copies: int, target: Path) -> None:
+def write_csv_copies(source: Path, copies: int, target: Path) -> int:
+    """``source``'s header once, then its rows ``copies`` times; gives the number of rows written."""
     header, body = source.read_text().split("\n", 1)
     body = body.rstrip("\n") + "\n"
     with open(target, "w") as out:
         out.write(header + "\n")
         for _ in range(copies):
             out.write(body)
+    return copies * body.count("\n")
 
 
 def _write_examples(table: pa.Table, split_dir: Path) -> None:
@@ -171,7 +173,7 @@ def prepare(work_dir: Path, copies: float, *, source: str | None = None, seed: i
     if source == "taxi":
         if copies != int(copies):
             raise ValueError("the taxi data replicates whole copies")
-        _write_csv_copies(SHARED_TAXI, int(copies), dataset.csv)
+        write_csv_copies(SHARED_TAXI, int(copies), dataset.csv)
     else:
         table = synthetic_taxi(round(TAXI_ROWS * copies), seed=seed)
         pcsv.write_csv(table, dataset.csv)

@@ -20,17 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED_TAXI = Path(__file__).resolve().parents[2] / "shared" / "data" / "chicago_taxi" / "data.csv"
-
-
-def replicate(source: Path, copies: int, target: Path) -> int:
-    header, body = source.read_text().split("\n", 1)
-    body = body.rstrip("\n") + "\n"
-    with open(target, "w") as out:
-        out.write(header + "\n")
-        for _ in range(copies):
-            out.write(body)
-    return copies * body.count("\n")
+from benchmarks.data import SHARED_TAXI, write_csv_copies
 
 
 def run_stage(data: str, root: str, stage: str, beam_args: list[str]) -> None:
@@ -66,13 +56,13 @@ def main() -> None:
         started = time.perf_counter()
         if SHARED_TAXI.is_file():
             data = Path(work, f"taxi_x{args.copies}.csv")
-            rows = replicate(SHARED_TAXI, args.copies, data)
+            rows = write_csv_copies(SHARED_TAXI, args.copies, data)
         else:
             from benchmarks.data import prepare
 
             made = prepare(Path(work, "data"), args.copies, source="synthetic")
             data, rows = made.csv, made.rows
-        print(f"{data.parent.name or 'taxi'} x{args.copies}: {rows} rows, {data.stat().st_size / 2**20:.0f} MiB (made in {time.perf_counter() - started:.1f}s)")
+        print(f"{'taxi' if SHARED_TAXI.is_file() else 'synthetic'} x{args.copies}: {rows} rows, {data.stat().st_size / 2**20:.0f} MiB (made in {time.perf_counter() - started:.1f}s)")
         for stage in ("ingestion", "statistics"):
             command = [sys.executable, "-m", "benchmarks.data_stages", "--stage", stage, "--data", str(data),
                        "--root", os.path.join(work, "root"), *(f"--beam-arg={a}" for a in args.beam_arg)]
