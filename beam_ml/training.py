@@ -44,10 +44,12 @@ if TYPE_CHECKING:
 __all__ = [
     "SERVING_DIR",
     "FnArgs",
+    "build_fn_args",
     "export_serving_model",
     "load_serving_model",
     "parquet_dataset",
     "serialize_examples",
+    "serving_path",
     "split_files",
 ]
 
@@ -139,6 +141,7 @@ def build_fn_args(
     ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config).
     """
     from beam_ml import fs
+    from beam_ml.artifacts import Schema
     from beam_ml.transforms.schema import load_schema
 
     for split in (train_split, eval_split):
@@ -152,7 +155,7 @@ def build_fn_args(
         serving_model_dir=serving_model_dir,
         model_run_dir=model_run_dir,
         transform_output=transform_graph.uri if transform_graph is not None else None,
-        schema=load_schema(fs.join(schema.uri, "schema.pbtxt")) if schema is not None else None,
+        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
         **settings,
     )
 
@@ -368,14 +371,19 @@ def export_serving_model(
     )
 
 
+def serving_path(model_uri: str) -> str:
+    """The SavedModel directory of a Model artifact: ``<uri>/Format-Serving``, or the uri itself."""
+    from beam_ml import fs
+
+    serving = fs.join(model_uri, SERVING_DIR)
+    return serving if fs.exists(serving) else model_uri
+
+
 def load_serving_model(path: str) -> Any:
     """The SavedModel at ``path`` (a Model artifact's uri or its ``Format-Serving`` directory)."""
     import tensorflow as tf
 
-    from beam_ml import fs
-
-    serving = fs.join(path, SERVING_DIR)
-    return tf.saved_model.load(serving if fs.exists(serving) else path)
+    return tf.saved_model.load(serving_path(path))
 
 
 def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] | None = None) -> list[bytes]:

@@ -32,16 +32,8 @@ from beam_ml import fs
 from beam_ml.artifacts import Examples, Model
 from beam_ml.transforms.inference import SavedModelHandler, ServingModel
 
-#: Where the SavedModel lives inside a Model artifact (beam_ml.training.SERVING_DIR, TFX's layout).
-SERVING_DIR = "Format-Serving"
 #: The input name of a signature fed serialized tf.Examples.
 EXAMPLES_INPUT = "examples"
-
-
-def serving_path(model_uri: str) -> str:
-    """The SavedModel directory of a Model artifact: ``<uri>/Format-Serving``, or the uri itself."""
-    serving = fs.join(model_uri, SERVING_DIR)
-    return serving if fs.exists(serving) else model_uri
 
 
 def takes_examples(model: ServingModel) -> bool:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InferenceResult, Model
-from beam_ml.components._model_io import Predict, latest_blessed_model, serving_path
+from beam_ml.components._model_io import Predict, latest_blessed_model
 from beam_ml.components.examples_io import count_rows, read_split
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
+from beam_ml.training import serving_path
 from beam_ml.transforms.ingestion import WriteExamples
 
 

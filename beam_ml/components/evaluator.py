@@ -51,13 +51,13 @@ from beam_ml.components._model_io import (
     json_safe,
     latest_blessed_model,
     read_json,
-    serving_path,
     touch,
     write_json,
 )
 from beam_ml.components.examples_io import read_split
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
+from beam_ml.training import serving_path
 from beam_ml.transforms.metrics import (
     ChangeThreshold,
     ComputeMetrics,

@@ -32,8 +32,9 @@ import pyarrow.parquet as pq
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model
 from beam_ml.components._model_io import canary_rows as read_canary
-from beam_ml.components._model_io import serving_path, touch
+from beam_ml.components._model_io import touch
 from beam_ml.dsl import Input, Output, component
+from beam_ml.training import serving_path
 
 logger = logging.getLogger(__name__)
 

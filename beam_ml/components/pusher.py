@@ -44,10 +44,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
-from beam_ml.components._model_io import ServingHandler, serving_path, takes_examples, write_json
+from beam_ml.components._model_io import ServingHandler, takes_examples, write_json
 from beam_ml.components._model_io import canary_rows as read_canary
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
+from beam_ml.training import serving_path
 
 logger = logging.getLogger(__name__)
 

@@ -109,8 +109,9 @@ def _sklearn_metrics(eval_table: pa.Table, probabilities: np.ndarray, rows: np.n
 
 
 def test_evaluator_metrics_equal_sklearn_overall_and_per_slice(runs):
-    from beam_ml.components._model_io import predict_in_process, serving_path
+    from beam_ml.components._model_io import predict_in_process
     from beam_ml.components.evaluator import load_metrics
+    from beam_ml.training import serving_path
 
     result_1, _, _ = runs
     examples = result_1.outputs("PenguinData")["examples"]
@@ -197,7 +198,8 @@ def test_infra_validator_blesses_the_good_model_not_the_broken_one(runs):
 def test_tflite_predictions_match_the_saved_model(runs):
     import tensorflow as tf
 
-    from beam_ml.components._model_io import predict_in_process, serving_path
+    from beam_ml.components._model_io import predict_in_process
+    from beam_ml.training import serving_path
 
     result_1, _, _ = runs
     props = result_1.outputs("Pusher")["pushed_model"].properties
