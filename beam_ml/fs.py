@@ -22,7 +22,8 @@ def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
-def _local(uri: str) -> str:
+def local_path(uri: str) -> str:
+    """The file-system path of a local URI (file:// stripped)."""
     return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
@@ -40,21 +41,21 @@ def join(base: str, *parts: str) -> str:
 
 def exists(uri: str) -> bool:
     if is_local(uri):
-        return os.path.exists(_local(uri))
+        return os.path.exists(local_path(uri))
     return _beam_fs().exists(uri)
 
 
 def makedirs(uri: str) -> None:
     if is_local(uri):
-        os.makedirs(_local(uri), exist_ok=True)
+        os.makedirs(local_path(uri), exist_ok=True)
     # Object stores have no directories: a prefix exists once a file is under it.
 
 
 def rename(src: str, dst: str) -> None:
     """Move a directory into place; on a local disk this is one atomic rename."""
     if is_local(src):
-        os.makedirs(os.path.dirname(_local(dst)), exist_ok=True)
-        os.rename(_local(src), _local(dst))
+        os.makedirs(os.path.dirname(local_path(dst)), exist_ok=True)
+        os.rename(local_path(src), local_path(dst))
         return
     fs = _beam_fs()
     sources = list(list_files(src))
@@ -64,7 +65,7 @@ def rename(src: str, dst: str) -> None:
 def remove_tree(uri: str) -> None:
     """Delete a directory and everything under it; missing is not an error."""
     if is_local(uri):
-        shutil.rmtree(_local(uri), ignore_errors=True)
+        shutil.rmtree(local_path(uri), ignore_errors=True)
         return
     fs = _beam_fs()
     if fs.exists(uri):
@@ -74,7 +75,7 @@ def remove_tree(uri: str) -> None:
 def list_files(uri: str) -> Iterator[str]:
     """Every file under ``uri`` (recursively), sorted, as full URIs."""
     if is_local(uri):
-        root = _local(uri)
+        root = local_path(uri)
         found = []
         for dirpath, _, filenames in os.walk(root):
             found.extend(os.path.join(dirpath, name) for name in filenames)
@@ -89,7 +90,7 @@ def list_files(uri: str) -> Iterator[str]:
 def match(pattern: str) -> list[tuple[str, int, int]]:
     """(path, size, mtime) of every file matching a glob, sorted by path."""
     if is_local(pattern):
-        paths = sorted(p for p in glob.glob(_local(pattern), recursive=True) if os.path.isfile(p))
+        paths = sorted(p for p in glob.glob(local_path(pattern), recursive=True) if os.path.isfile(p))
         return [(p, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in paths]
     found = []
     for result in _beam_fs().match([pattern]):
@@ -99,7 +100,7 @@ def match(pattern: str) -> list[tuple[str, int, int]]:
 
 def open_read(uri: str):
     if is_local(uri):
-        return open(_local(uri), "rb")
+        return open(local_path(uri), "rb")
     return _beam_fs().open(uri)
 
 
@@ -111,12 +112,12 @@ def fingerprint(uri: str) -> str:
     under another directory name.
     """
     digest = hashlib.sha256()
-    if is_local(uri) and os.path.isfile(_local(uri)):
+    if is_local(uri) and os.path.isfile(local_path(uri)):
         files = [uri]
-        base = os.path.dirname(_local(uri))
+        base = os.path.dirname(local_path(uri))
     else:
         files = list(list_files(uri))
-        base = _local(uri) if is_local(uri) else uri
+        base = local_path(uri) if is_local(uri) else uri
     for path in files:
         rel = os.path.relpath(path, base) if is_local(uri) else path[len(base) :]
         digest.update(rel.encode() + b"\0")

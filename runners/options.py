@@ -5,7 +5,10 @@ The CLI passes Beam's own flags through unchanged (``--runner``,
 learns nothing new. On top of them each component's pipeline gets a job name
 saying which component of which run it is, and per engine:
 
-**DirectRunner** (the default). Beam's in-process mode (FnApiRunner, one
+**DirectRunner** (the default). Without ``--runner``, or with
+``--runner=DirectRunner``, pipelines run on ``beam_ml.runners.direct.SwitchingDirectRunner``:
+Beam's DirectRunner minus its first try of Prism, which Beam would download at run
+time. Beam's in-process mode (FnApiRunner, one
 worker) stays the default, on purpose: measured on the penguin pipeline
 (ExampleGen → StatisticsGen → SchemaGen → ExampleValidator, 344 rows, on a
 shared 2-core machine) the four stages take 3.3-5.0 s in-process and
@@ -150,6 +153,11 @@ def _given_flags(beam_args: Sequence[str]) -> set[str]:
 
 
 def _direct_defaults(options: PipelineOptions, given: set[str]) -> None:
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None or runner_name(options) == "DirectRunner":
+        from beam_ml.runners.direct import NAME
+
+        standard.runner = NAME  # DirectRunner without its Prism download: see beam_ml.runners.direct
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode in ("multi_processing", "multi_threading") and "direct_num_workers" not in given:
         direct.direct_num_workers = os.cpu_count() or 1

@@ -18,10 +18,12 @@ them with `ingestion_counts`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -36,6 +38,7 @@ from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindows
 
+from beam_ml import fs
 from beam_ml.transforms.formats import (
     FILE_FORMATS,
     FileColumns,
@@ -46,11 +49,14 @@ from beam_ml.transforms.formats import (
     match_files,
     unify_columns,
 )
+from beam_ml.transforms.threads import map_in_threads
 
 NAMESPACE = "beam_ml.ingestion"
 EXAMPLES = "examples"
 REJECTED = "rejected"
 _COLUMNS = "columns"
+#: Batches a Parquet writer thread may hold before process() waits for it.
+_WRITES_AHEAD = 2
 
 beam.coders.registry.register_coder(RejectedRow, beam.coders.RowCoder)
 
@@ -162,10 +168,12 @@ def assign_splits(batch: pa.RecordBatch, config: SplitConfig) -> np.ndarray:
         names = [config.partition_feature]
     else:
         names = sorted(batch.schema.names)
+    def salted(name: str) -> np.ndarray:
+        return _mix(_column_hash(batch.column(name)) ^ np.uint64(_bytes_hash(name.encode())))
+
     row = np.zeros(batch.num_rows, dtype=np.uint64)
-    for name in names:
-        salt = np.uint64(_bytes_hash(name.encode()))
-        row = _mix(row ^ _mix(_column_hash(batch.column(name)) ^ salt))
+    for column in map_in_threads(salted, names):  # columns hash independently: in threads
+        row = _mix(row ^ column)
     bounds = np.cumsum([n for _, n in config.buckets])
     return np.searchsorted(bounds, row % np.uint64(bounds[-1]), side="right")
 
@@ -258,28 +266,53 @@ class _SplitBatches(beam.DoFn):
 
 class _WriteParquetBundles(beam.DoFn):
     """Record batches → one temporary Parquet file per bundle; yields its path when the
-    bundle finishes, so only files of bundles that succeeded are published."""
+    bundle finishes, so only files of bundles that succeeded are published.
+
+    Batches are encoded on a writer thread of the bundle, at most _WRITES_AHEAD behind,
+    so encoding one batch overlaps reading and splitting the next (Arrow's Parquet
+    writer runs without the GIL); local files are opened by Arrow itself for the same
+    reason.
+    """
 
     def __init__(self, temp_dir: str, split: str) -> None:
         self._temp_dir = temp_dir
         self._written = Metrics.counter(NAMESPACE, f"rows_written_{split}")
 
     def start_bundle(self) -> None:
-        self._path = self._file = self._writer = None
+        self._path = self._file = self._writer = self._thread = None
+        self._pending: collections.deque[Future] = collections.deque()
 
     def process(self, batch: pa.RecordBatch) -> None:
         if self._writer is None:
             self._path = FileSystems.join(self._temp_dir, f"{uuid.uuid4().hex}.parquet")
-            self._file = FileSystems.create(self._path)
-            self._writer = pq.ParquetWriter(self._file, batch.schema)
-        self._writer.write_batch(batch)
+            if fs.is_local(self._path):
+                fs.makedirs(self._temp_dir)
+                self._writer = pq.ParquetWriter(fs.local_path(self._path), batch.schema)
+            else:
+                self._file = FileSystems.create(self._path)
+                self._writer = pq.ParquetWriter(self._file, batch.schema)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beam-ml-parquet")
+        self._pending.append(self._thread.submit(self._writer.write_batch, batch))
+        while len(self._pending) > _WRITES_AHEAD:
+            self._pending.popleft().result()
         self._written.inc(batch.num_rows)
 
     def finish_bundle(self):
-        if self._writer is not None:
-            self._writer.close()
+        if self._writer is None:
+            return
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._thread.shutdown()
+        self._writer.close()
+        if self._file is not None:
             self._file.close()
-            yield GlobalWindows.windowed_value(self._path)
+        yield GlobalWindows.windowed_value(self._path)
+
+    def teardown(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(cancel_futures=True)
 
 
 class _PublishFiles(beam.DoFn):

@@ -36,6 +36,8 @@ from apache_beam.pvalue import PCollection
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx_bsl import sketches
 
+from beam_ml.transforms.threads import map_in_threads
+
 __all__ = [
     "ALL_EXAMPLES_SLICE",
     "GenerateStatistics",
@@ -492,11 +494,14 @@ class _Slice:
         self.num_examples += batch.num_rows
         if weights is not None:
             self.weighted_num_examples += float(np.sum(weights))
+        work = []
         for name, array in zip(batch.schema.names, batch.columns, strict=True):
             feature = self.features.get(name)
             if feature is None:
                 feature = self.features[name] = _Feature(presence=_Presence(_new_quantiles_sketch(options)))
-            feature.add(_view_column(array, name), weights, options, name)
+            work.append((feature, array, name))
+        # Features are independent: add them in threads (see beam_ml.transforms.threads).
+        map_in_threads(lambda item: item[0].add(_view_column(item[1], item[2]), weights, options, item[2]), work)
 
     def merge(self, other: _Slice) -> None:
         self.num_examples += other.num_examples

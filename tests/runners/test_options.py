@@ -1,6 +1,7 @@
 """beam_ml.runners: PipelineOptions per engine, code shipped to workers, Dataflow offline mode."""
 
 import json
+import logging
 import os
 import tarfile
 from pathlib import Path
@@ -44,10 +45,27 @@ def job_server_jar(cache):
 
 def test_direct_runner_stays_in_process_by_default():
     options = pipeline_options([], job_name="penguin-examplegen-1")
-    assert runner_name(options) is None
+    assert options.view_as(StandardOptions).runner == "beam_ml.runners.direct.SwitchingDirectRunner"
     assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
     assert options.view_as(GoogleCloudOptions).job_name == "penguin-examplegen-1"
     assert not needs_shipped_code(options)
+
+
+@pytest.mark.parametrize("beam_args", [[], ["--runner=DirectRunner"], ["--runner", "direct"]])
+def test_the_direct_runner_never_tries_to_download_prism(beam_args, caplog, tmp_path):
+    """Beam's own DirectRunner first fetches Prism from GitHub; ours runs in this process at once."""
+    out = tmp_path / "out.txt"
+    caplog.set_level(logging.INFO)
+    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+        _ = (pipeline | beam.Create([1, 2, 3]) | beam.combiners.Count.Globally()
+             | beam.Map(lambda n: out.write_text(str(n))))
+    assert out.read_text() == "3"
+    assert not [r for r in caplog.records if "prism" in r.getMessage().lower()]
+
+
+def test_an_explicit_prism_or_fnapi_runner_is_left_alone():
+    assert runner_name(pipeline_options(["--runner=PrismRunner"])) == "PrismRunner"
+    assert runner_name(pipeline_options(["--runner=FnApiRunner"])) == "FnApiRunner"
 
 
 def test_multi_processing_uses_every_core_unless_told():
