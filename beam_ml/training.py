@@ -398,6 +398,18 @@ def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] 
     batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
     encoded: list[bytes] = []
     for item in batches:
-        encoded.extend(example_coder.RecordBatchToExamples(to_tfxio_batch(item, columns)))
+        lists = to_tfxio_batch(item, columns)
+        # TFXIO's layout turns a null into [], which tfx_bsl encodes as a feature with an
+        # empty value list, and parse_example rejects that for a FixedLenFeature even
+        # when it has a default. A null list entry is encoded as a feature with no
+        # values at all, which parse_example treats as absent (the default applies).
+        arrays = [_null_where_null(lists.column(name), item.column(name)) for name in lists.schema.names]
+        encoded.extend(example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays(arrays, lists.schema.names)))
     return encoded
+
+
+def _null_where_null(lists: pa.LargeListArray, source: pa.Array) -> pa.Array:
+    if source.null_count == 0 or lists.null_count == source.null_count:
+        return lists
+    return pa.LargeListArray.from_arrays(lists.offsets, lists.values, mask=source.is_null())
 

@@ -27,11 +27,13 @@ passed through untouched, unused). Columns are cast to the signature's dtype
 with a safe cast (a float column fed to an int64 input fails rather than
 truncates); string inputs take string or binary columns (numbers are
 formatted). A [batch, k] input with k > 1 takes a list column of k values per
-row. Missing values: dense signatures cannot express "missing", so nulls are
-filled per dtype before the call: 0 for numbers, False for booleans, "" for
-strings, unless ``fill_values`` gives a value for that feature. Models that
-must see missingness should say so in their own serving function (e.g. take a
-NaN or a sentinel and handle it).
+row. String and binary columns reach the signature as ``tf.string`` tensors cut
+from the Arrow buffers, without a Python object per row. Missing values: dense
+signatures cannot express "missing", so nulls are filled per dtype before the
+call: 0 for numbers, False for booleans, "" for strings, unless
+``fill_values`` gives a value for that feature. Models that must see
+missingness should say so in their own serving function (e.g. take a NaN or a
+sentinel and handle it).
 
 TensorFlow is imported only when a model is loaded or called.
 """
@@ -76,10 +78,14 @@ class ServingModel:
         self.inputs = tuple(_input_spec(name, spec) for name, spec in sorted(kwargs.items()))
         self.output_names = tuple(sorted(self.signature.structured_outputs))
 
-    def __call__(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Calls the signature on numpy arrays or tensors (as `_feature_tensor` makes them), one per input."""
         import tensorflow as tf
 
-        tensors = {spec.name: tf.constant(features[spec.name], dtype=spec.dtype) for spec in self.inputs}
+        tensors = {}
+        for spec in self.inputs:
+            value = features[spec.name]
+            tensors[spec.name] = value if isinstance(value, tf.Tensor) else tf.constant(value, dtype=spec.dtype)
         return {name: value.numpy() for name, value in self.signature(**tensors).items()}
 
 
@@ -119,7 +125,38 @@ def _default_fill(dtype: str) -> Any:
 
 
 def _feature_array(column: pa.Array, spec: _InputSpec, fill_value: Any) -> np.ndarray:
-    """One column as the numpy array the signature input wants (nulls filled)."""
+    """One column as the numpy array the signature input wants (nulls filled); strings as objects."""
+    values = _flat_values(column, spec, fill_value)
+    return _shaped(values.to_numpy(zero_copy_only=False), len(column), spec)
+
+
+def _feature_tensor(columns: Sequence[pa.Array | pa.ChunkedArray], spec: _InputSpec, fill_value: Any) -> Any:
+    """The columns of one input (one per record batch, in order) as one tensor for the signature.
+
+    Numbers and booleans go through numpy (no copy where Arrow allows); strings go from
+    the Arrow buffers straight into a ``tf.string`` tensor (`_string_tensor`), never
+    through one Python object per row.
+    """
+    import tensorflow as tf
+
+    parts = [_flat_values(column, spec, fill_value) for column in columns]
+    rows = sum(len(column) for column in columns)
+    if len(parts) > 1 and len({part.type for part in parts}) > 1:  # binary and large_binary
+        parts = [part.cast(pa.large_binary()) for part in parts]
+    values = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+    if spec.dtype != "string":
+        return tf.constant(_shaped(values.to_numpy(zero_copy_only=False), rows, spec), dtype=spec.dtype)
+    tensor = _string_tensor(values)
+    return tensor if spec.width is None else tf.reshape(tensor, [rows, spec.width])
+
+
+def _shaped(values: np.ndarray, rows: int, spec: _InputSpec) -> np.ndarray:
+    return values if spec.width is None else values.reshape(rows, spec.width)
+
+
+def _flat_values(column: pa.Array | pa.ChunkedArray, spec: _InputSpec, fill_value: Any) -> pa.Array:
+    """One column's values in row order, of the input's type (strings: binary), nulls filled;
+    a list column (k values per row) is flattened after its lengths are checked."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if (spec.width is not None and spec.width > 1) or pa.types.is_nested(column.type):
@@ -128,19 +165,20 @@ def _feature_array(column: pa.Array, spec: _InputSpec, fill_value: Any) -> np.nd
         if column.null_count:
             raise ValueError(f"input {spec.name!r}: a list column may not have null rows")
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-        width = spec.width or 1
-        if np.any(lengths != width):
-            raise ValueError(f"input {spec.name!r}: every row must hold {width} values")
-        values = _flat_array(column.flatten(), spec, fill_value)
-        return values.reshape(len(column), width) if spec.width is not None else values
-    values = _flat_array(column, spec, fill_value)
-    return values.reshape(-1, 1) if spec.width == 1 else values
+        if np.any(lengths != (spec.width or 1)):
+            raise ValueError(f"input {spec.name!r}: every row must hold {spec.width or 1} values")
+        column = column.flatten()
+    return _cast_and_fill(column, spec, fill_value)
 
 
-def _flat_array(column: pa.Array, spec: _InputSpec, fill_value: Any) -> np.ndarray:
+def _cast_and_fill(column: pa.Array, spec: _InputSpec, fill_value: Any) -> pa.Array:
     if spec.dtype == "string":
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
-            column = pc.cast(column, pa.string())
+        if pa.types.is_string(column.type):
+            column = column.cast(pa.binary())  # the same buffers, no copy
+        elif pa.types.is_large_string(column.type):
+            column = column.cast(pa.large_binary())
+        elif not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            column = pc.cast(pc.cast(column, pa.string()), pa.binary())  # numbers are formatted
     else:
         target = _ARROW_TYPES.get(spec.dtype)
         if target is None:
@@ -151,8 +189,31 @@ def _flat_array(column: pa.Array, spec: _InputSpec, fill_value: Any) -> np.ndarr
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 raise TypeError(f"input {spec.name!r}: cannot cast column of type {column.type} to {spec.dtype}: {error}") from error
     if column.null_count:
-        column = column.fill_null(pa.scalar(fill_value, type=column.type))
-    return column.to_numpy(zero_copy_only=False)
+        fill = fill_value.encode() if spec.dtype == "string" and isinstance(fill_value, str) else fill_value
+        column = column.fill_null(pa.scalar(fill, type=column.type))
+    return column
+
+
+def _string_tensor(values: pa.Array) -> Any:
+    """A binary Arrow array without nulls → a [n] ``tf.string`` tensor.
+
+    The data buffer becomes one scalar string and ``tf.strings.substr`` cuts it at
+    the array's offsets: no Python object per row. Measured on taxi ×100's two string
+    columns (CPU time, best of 7): 10% less than building a numpy object array and
+    converting it at 8,192-row batches, 30-50% less at 65,536.
+    """
+    import tensorflow as tf
+
+    if len(values) == 0:
+        return tf.zeros([0], dtype=tf.string)
+    large = pa.types.is_large_binary(values.type)
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if large else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    blob = data_buffer[first:last].to_pybytes() if data_buffer is not None and last > first else b""
+    positions = offsets[:-1] - offsets.dtype.type(first)
+    return tf.strings.substr(tf.constant(blob), positions, np.diff(offsets))
 
 
 def _output_array(values: np.ndarray, name: str) -> pa.Array:
@@ -234,13 +295,13 @@ class SavedModelHandler(ModelHandler[pa.RecordBatch, pa.RecordBatch, ServingMode
         features = {}
         for spec in model.inputs:
             fill = self._fill_values.get(spec.name, _default_fill(spec.dtype))
-            parts = []
+            columns = []
             for record_batch in batch:
                 index = record_batch.schema.get_field_index(spec.name)
                 if index < 0:
                     raise KeyError(f"the model's input {spec.name!r} is not a column (columns: {record_batch.schema.names})")
-                parts.append(_feature_array(record_batch.column(index), spec, fill))
-            features[spec.name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                columns.append(record_batch.column(index))
+            features[spec.name] = _feature_tensor(columns, spec, fill)
         outputs = model(features)
         names = self._column_names(model.output_names)
         offset = 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,6 +74,7 @@ __all__ = [
     "SplitConfig",
     "SplitExamples",
     "WriteExamples",
+    "WriteRejectedRows",
     "assign_splits",
     "ingestion_counts",
     "read_examples_in_memory",
@@ -315,18 +317,43 @@ class _WriteParquetBundles(beam.DoFn):
             self._thread.shutdown(cancel_futures=True)
 
 
-class _PublishFiles(beam.DoFn):
-    """All temporary files of a split → renamed into the split's directory, temp removed."""
+class _WriteJsonLinesBundles(beam.DoFn):
+    """Rejected rows → one temporary JSON Lines file per bundle that has any; yields its
+    path when the bundle finishes (the same publishing as _WriteParquetBundles)."""
 
-    def __init__(self, temp_dir: str, split_dir: str) -> None:
+    def __init__(self, temp_dir: str) -> None:
+        self._temp_dir = temp_dir
+
+    def start_bundle(self) -> None:
+        self._path = self._file = None
+
+    def process(self, row: RejectedRow) -> None:
+        if self._file is None:
+            self._path = FileSystems.join(self._temp_dir, f"{uuid.uuid4().hex}.jsonl")
+            self._file = FileSystems.create(self._path)
+        self._file.write(json.dumps(row._asdict(), sort_keys=True).encode() + b"\n")
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+            yield GlobalWindows.windowed_value(self._path)
+
+
+class _PublishFiles(beam.DoFn):
+    """All temporary files of one output → renamed into its directory as
+    ``<stem>-NNNNN-of-NNNNN<suffix>``, temp removed."""
+
+    def __init__(self, temp_dir: str, split_dir: str, stem: str = "data", suffix: str = ".parquet") -> None:
         self._temp_dir = temp_dir
         self._split_dir = split_dir
+        self._stem = stem
+        self._suffix = suffix
 
     def process(self, temp_paths: list[str]) -> Iterator[str]:
         if not FileSystems.exists(self._split_dir):
             FileSystems.mkdirs(self._split_dir)
         sources = sorted(temp_paths)
-        targets = [FileSystems.join(self._split_dir, f"data-{i:05d}-of-{len(sources):05d}.parquet")
+        targets = [FileSystems.join(self._split_dir, f"{self._stem}-{i:05d}-of-{len(sources):05d}{self._suffix}")
                    for i in range(len(sources))]
         if sources:
             FileSystems.rename(sources, targets)
@@ -448,6 +475,29 @@ class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCol
                 | f"Publish[{name}]" >> beam.ParDo(_PublishFiles(temp_dir, split_dir))
             )
         return tuple(written) | "Flatten" >> beam.Flatten()
+
+
+class WriteRejectedRows(beam.PTransform[PCollection[RejectedRow], PCollection[str]]):
+    """Rejected rows → ``<directory>/rows-NNNNN-of-NNNNN.jsonl``, one JSON object per row;
+    no file at all when no row was rejected.
+
+    Published like WriteExamples (a temporary file per bundle, renamed once every
+    bundle is done), which costs a pipeline two small stages where Beam's
+    WriteToText adds its whole sink machinery even when there is nothing to write.
+    """
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self._directory = directory
+
+    def expand(self, rows: PCollection[RejectedRow]) -> PCollection[str]:
+        temp_dir = FileSystems.join(self._directory, f".tmp-{uuid.uuid4().hex}")
+        return (
+            rows
+            | "WriteBundles" >> beam.ParDo(_WriteJsonLinesBundles(temp_dir))
+            | "Collect" >> beam.combiners.ToList()
+            | "Publish" >> beam.ParDo(_PublishFiles(temp_dir, self._directory, stem="rows", suffix=".jsonl"))
+        )
 
 
 def ingestion_counts(result: PipelineResult) -> dict[str, int]:

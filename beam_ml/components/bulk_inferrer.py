@@ -12,18 +12,18 @@ prediction columns (``prediction`` for a single-output signature, else one
 column per output); properties ``splits``, ``split_rows`` (rows written),
 ``rows_in`` (rows read, per split), ``model_id``, ``model_uri``. Rows in must
 equal rows out, or the component fails.
+
+Beam and TensorFlow are imported only when the component runs: a pipeline
+file imports this module, and a fully cached rerun must not pay for them.
 """
 
 from __future__ import annotations
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InferenceResult, Model
-from beam_ml.components._model_io import Predict, latest_blessed_model
-from beam_ml.components.examples_io import count_rows, read_split
+from beam_ml.components._model_io import latest_blessed_model
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-from beam_ml.training import serving_path
-from beam_ml.transforms.ingestion import WriteExamples
 
 
 @component
@@ -38,6 +38,11 @@ def BulkInferrer(
     max_batch_rows: int = 8192,
 ) -> None:
     """Predict every row of ``splits`` (default: all of the Examples' splits)."""
+    from beam_ml.components._serving import Predict
+    from beam_ml.components.examples_io import count_rows, read_split
+    from beam_ml.training import serving_path
+    from beam_ml.transforms.ingestion import WriteExamples
+
     if model is None:
         if not use_latest_blessed:
             raise ValueError("BulkInferrer needs a model input, or use_latest_blessed=True")

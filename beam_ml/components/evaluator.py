@@ -33,38 +33,32 @@ Outputs:
   it); properties ``blessed``, ``reasons`` (one per failed threshold, naming
   the metric and slice), ``model_id``, ``model_uri``, ``baseline_model_id``,
   ``baseline_model_uri``.
+
+Beam, pyarrow, the metric CombineFns and TensorFlow are imported only when the
+component runs: a pipeline file imports this module, and a fully cached rerun
+must not pay for them.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
-
-import apache_beam as beam
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Literal
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 from beam_ml.components._model_io import (
-    Predict,
     json_safe,
     latest_blessed_model,
     read_json,
     touch,
     write_json,
 )
-from beam_ml.components.examples_io import read_split
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-from beam_ml.training import serving_path
-from beam_ml.transforms.metrics import (
-    ChangeThreshold,
-    ComputeMetrics,
-    MetricsConfig,
-    ValueThreshold,
-    validate_metrics,
-)
+from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold, validate_metrics
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +71,9 @@ CANDIDATE, BASELINE = "candidate", "baseline"
 
 def _label_ids(label: pa.Array, vocabulary: list[str], column: str) -> pa.Array:
     """String labels → int64 class ids (their position in ``vocabulary``); nulls stay null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not (pa.types.is_string(label.type) or pa.types.is_large_string(label.type)):
         label = pc.cast(label, pa.string())
     ids = pc.index_in(label, value_set=pa.array(vocabulary, pa.string()))
@@ -91,6 +88,8 @@ def _metrics_rows(
     batch: pa.RecordBatch, label: str, prediction_output: str | None, vocabulary: list[str] | None
 ) -> pa.RecordBatch:
     """The scored batch with the label as class ids and the chosen output as column ``prediction``."""
+    import pyarrow as pa
+
     names = batch.schema.names
     source = prediction_output if prediction_output in names else PREDICTION_COLUMN
     if source not in names:
@@ -109,43 +108,6 @@ def _metrics_rows(
     columns[label] = label_column
     columns[PREDICTION_COLUMN] = batch.column(source)
     return pa.RecordBatch.from_arrays(list(columns.values()), list(columns))
-
-
-class _AddTransformedLabel(beam.DoFn):
-    """Appends the label the model's own ``transform_features`` signature computes from the raw row.
-
-    For labels the preprocessing derives (the taxi example's "tip > 20% of the
-    fare"), as TFMA does with a model's preprocessing function.
-    """
-
-    def __init__(self, model_path: str, label: str) -> None:
-        self._model_path = model_path
-        self._label = label
-
-    def setup(self) -> None:
-        import tensorflow as tf
-
-        self._transform = tf.saved_model.load(self._model_path).signatures["transform_features"]
-
-    def process(self, batch: pa.RecordBatch):
-        import tensorflow as tf
-
-        from beam_ml.training import serialize_examples
-
-        if batch.num_rows == 0:
-            return
-        transformed = self._transform(examples=tf.constant(serialize_examples(batch)))
-        if self._label not in transformed:
-            raise KeyError(f"transform_features gives no {self._label!r}; it gives {sorted(transformed)}")
-        yield batch.append_column(self._label, pa.array(transformed[self._label].numpy().reshape(-1)))
-
-
-class _WriteJson(beam.DoFn):
-    def __init__(self, path: str) -> None:
-        self._path = path
-
-    def process(self, value: dict) -> None:
-        write_json(self._path, value)
 
 
 def _overall(metrics: dict) -> dict:
@@ -181,8 +143,16 @@ def Evaluator(
     label_from_transform: the label is not a column of the examples but an output of the
       candidate model's ``transform_features`` signature (a label the preprocessing derives).
     thresholds: ``ValueThreshold`` (absolute bounds) and ``ChangeThreshold``
-      (how much worse than the baseline) from ``beam_ml.transforms.metrics``.
+      (how much worse than the baseline) from ``beam_ml.transforms.thresholds``.
     """
+    import apache_beam as beam
+
+    from beam_ml.components._serving import AddTransformedLabel, Predict
+    from beam_ml.components._writers import WriteJson
+    from beam_ml.components.examples_io import read_split
+    from beam_ml.training import serving_path
+    from beam_ml.transforms.metrics import ComputeMetrics, MetricsConfig
+
     if split not in examples.splits:
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
     baseline = baseline_model
@@ -204,14 +174,14 @@ def Evaluator(
     with ctx.beam_pipeline() as pipeline:
         rows = read_split(pipeline, examples, split)
         if label_from_transform:
-            rows = rows | "TransformedLabel" >> beam.ParDo(_AddTransformedLabel(serving_path(model.uri), label))
+            rows = rows | "TransformedLabel" >> beam.ParDo(AddTransformedLabel(serving_path(model.uri), label))
         for role, artifact in models.items():
             _ = (
                 rows
                 | f"Predict[{role}]" >> Predict(serving_path(artifact.uri), exclude_columns=[label], max_batch_rows=max_batch_rows)
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
                 | f"Metrics[{role}]" >> ComputeMetrics(config)
-                | f"Write[{role}]" >> beam.ParDo(_WriteJson(paths[role]))
+                | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
             )
 
     results = {role: (read_json(paths[role]) if fs.exists(paths[role]) else {}) for role in models}

@@ -6,6 +6,10 @@ rows it could not parse, with file, line and reason, to
 ``rejected/rows-*.jsonl`` beside them. It fails when the rejected fraction
 exceeds ``max_rejected_fraction`` (default 0: any bad row fails the run and
 says where).
+
+Beam and the ingestion transforms are imported only when the component runs:
+a pipeline file imports this module, and a fully cached rerun must not pay for
+Beam.
 """
 
 from __future__ import annotations
@@ -14,23 +18,10 @@ import json
 import os
 from typing import Literal
 
-import apache_beam as beam
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
-
 from beam_ml import fs
 from beam_ml.artifacts import Examples, Schema
-from beam_ml.components.examples_io import count_rows
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.transforms.ingestion import (
-    IngestExamples,
-    ReadOptions,
-    SplitConfig,
-    WriteExamples,
-    ingestion_counts,
-)
-from beam_ml.transforms.schema import load_schema
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
 DEFAULT_SPLITS = {"train": 2, "eval": 1}
@@ -75,6 +66,18 @@ def ExampleGen(
     schema: optional Schema artifact declaring column types; others are inferred.
     null_values: CSV field texts that mean missing (default: only the empty field).
     """
+
+    from beam_ml.components.examples_io import count_rows
+    from beam_ml.transforms.ingestion import (
+        IngestExamples,
+        ReadOptions,
+        SplitConfig,
+        WriteExamples,
+        WriteRejectedRows,
+        ingestion_counts,
+    )
+    from beam_ml.transforms.schema import load_schema
+
     per_split = isinstance(input_path, dict)
     first = next(iter(input_path.values())) if per_split else input_path
     options = ReadOptions(
@@ -88,20 +91,16 @@ def ExampleGen(
         raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
     split_names = list(input_path) if per_split else list(split.names)
 
-    rejected_prefix = fs.join(examples.uri, "rejected", "rows")
+    rejected_dir = fs.join(examples.uri, "rejected")
     with ctx.beam_pipeline() as pipeline:
         ingested = pipeline | "Ingest" >> IngestExamples(dict(input_path) if per_split else str(input_path), options, split)
         _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
-        _ = (
-            ingested.rejected
-            | "RejectedToJson" >> beam.Map(lambda row: json.dumps(row._asdict(), sort_keys=True))
-            | "WriteRejected" >> beam.io.WriteToText(rejected_prefix, file_name_suffix=".jsonl")
-        )
+        _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(rejected_dir)
     counts = ingestion_counts(pipeline.result)
 
     _fill_empty_splits(examples.uri, split_names)
     split_rows = {name: count_rows(examples.uri, name) for name in split_names}
-    rejected = _read_rejected(rejected_prefix)
+    rejected = _read_rejected(rejected_dir)
     rows_read = counts.get("rows_read", 0) + len(rejected)
     examples.properties.update(
         splits=split_names,
@@ -125,6 +124,9 @@ def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
     Readers downstream then see every declared split, with its schema, instead
     of a missing directory (a small input can hash every row into one split).
     """
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
     files = {name: FileSystems.match([fs.join(uri, f"Split-{name}", "*.parquet")])[0].metadata_list for name in split_names}
     example = next((found[0].path for found in files.values() if found), None)
     if example is None:
@@ -138,9 +140,11 @@ def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
                 pq.write_table(schema.empty_table(), handle)
 
 
-def _read_rejected(prefix: str) -> list[dict]:
+def _read_rejected(directory: str) -> list[dict]:
+    from apache_beam.io.filesystems import FileSystems
+
     rows = []
-    for result in FileSystems.match([prefix + "*"]):
+    for result in FileSystems.match([fs.join(directory, "rows-*.jsonl")]):
         for metadata in sorted(result.metadata_list, key=lambda m: m.path):
             with FileSystems.open(metadata.path) as handle:
                 rows.extend(json.loads(line) for line in handle.read().decode().splitlines() if line.strip())

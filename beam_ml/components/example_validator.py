@@ -4,23 +4,25 @@ Optional baselines add TFDV's two comparisons: drift against a previous
 span's statistics and skew against serving statistics, with the thresholds
 the schema sets per feature. ``on_anomalies="fail"`` stops the pipeline;
 ``"warn"`` (TFX's behaviour) records and logs them.
+
+The validation transforms (which import Beam) are imported only when the
+component runs: a pipeline file imports this module, and a fully cached rerun
+must not pay for Beam.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
-
-from apache_beam.io.filesystems import FileSystems
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from typing import TYPE_CHECKING, Literal
 
 from beam_ml import fs
 from beam_ml.artifacts import Anomalies, Schema, Statistics
 from beam_ml.components.statistics_gen import load_statistics
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-from beam_ml.transforms.schema import load_schema
-from beam_ml.transforms.validation import validate_statistics
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 _log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ def anomalies_path(anomalies_uri: str, split: str) -> str:
 
 
 def load_anomalies(anomalies: Anomalies, split: str) -> anomalies_pb2.Anomalies:
-    with FileSystems.open(anomalies_path(anomalies.uri, split)) as handle:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    with fs.open_read(anomalies_path(anomalies.uri, split)) as handle:
         return anomalies_pb2.Anomalies.FromString(handle.read())
 
 
@@ -54,6 +58,11 @@ def ExampleValidator(
 ) -> None:
     """Validate each split; drift compares a split with the same split of ``previous_statistics``,
     skew compares it with the first split of ``serving_statistics``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from beam_ml.transforms.schema import load_schema
+    from beam_ml.transforms.validation import validate_statistics
+
     names = splits or statistics.splits
     expected = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
     found: dict[str, dict[str, str]] = {}

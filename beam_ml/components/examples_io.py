@@ -3,6 +3,10 @@
 Downstream stages read the Parquet files through the same splittable reader
 as ExampleGen (runs of row groups per work item), in large batches: the
 statistics combiner's cost is mostly per batch, not per row.
+
+This module imports Beam, so components import it inside their function
+bodies, never at module level: a pipeline file imports every component
+module, and a fully cached rerun must not pay Beam's import (seconds).
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ as the reason; the component itself succeeds.
 Output: InfraBlessing with an empty ``INFRA_BLESSED`` or ``INFRA_NOT_BLESSED``
 file (TFX's names) and properties ``blessed``, ``reason``, ``canary_rows``,
 ``outputs`` ({name: shape}), ``model_id``.
+
+pyarrow is imported only when the component runs (TensorFlow only in the
+child process): a pipeline file imports this module, and a fully cached rerun
+must not pay for them.
 """
 
 from __future__ import annotations
@@ -26,15 +30,11 @@ import subprocess
 import sys
 import tempfile
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model
 from beam_ml.components._model_io import canary_rows as read_canary
 from beam_ml.components._model_io import touch
 from beam_ml.dsl import Input, Output, component
-from beam_ml.training import serving_path
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ def InfraValidator(
     timeout_s: float = 120.0,
 ) -> None:
     """Load the model in a fresh process and serve a canary batch of ``split``'s rows."""
+    import pyarrow.parquet as pq
+
+    from beam_ml.training import serving_path
+
     if canary_rows < 1:
         raise ValueError(f"canary_rows must be at least 1, got {canary_rows}")
     canary = read_canary(examples, split, canary_rows)
@@ -114,8 +118,10 @@ def _check_outputs(outputs: dict | None, rows: int) -> tuple[bool, str]:
 def _probe(model_path: str, canary_path: str, result_path: str) -> None:
     """In the fresh process: load, serve the canary batch, describe each output."""
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    from beam_ml.components._model_io import ServingHandler
+    from beam_ml.components._serving import ServingHandler
 
     table = pq.read_table(canary_path)
     handler = ServingHandler(model_path)

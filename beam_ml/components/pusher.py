@@ -26,6 +26,10 @@ serialized tf.Examples (our Trainer's export) needs SELECT_TF_OPS for
 PushedModel properties: ``pushed``, ``reason``, ``version``, ``destination``
 (the version directory), ``model_id``, and with TFLite ``tflite_ops`` and
 ``tflite_max_abs_diff``.
+
+Beam, pyarrow and TensorFlow are imported only when the component runs: a
+pipeline file imports this module, and a fully cached rerun must not pay for
+them.
 """
 
 from __future__ import annotations
@@ -36,19 +40,17 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
+from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
-from beam_ml.components._model_io import ServingHandler, takes_examples, write_json
 from beam_ml.components._model_io import canary_rows as read_canary
+from beam_ml.components._model_io import takes_examples, write_json
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-from beam_ml.training import serving_path
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ def Pusher(
 
     A relative ``destination`` is under the pipeline root, so moving the root moves the pushes.
     """
+    from beam_ml.training import serving_path
+
     if fs.is_local(destination) and not os.path.isabs(destination):
         destination = fs.join(ctx.pipeline_root, destination)
     if tflite and examples is None:
@@ -116,6 +120,8 @@ def _why_not(model: Model, model_blessing: ModelBlessing, infra_blessing: InfraB
 
 def _push(serving: str, destination: str, tflite_bytes: bytes | None) -> tuple[int, str]:
     """Copy the SavedModel (and model.tflite) to a new version directory; (version, its path)."""
+    from apache_beam.io.filesystems import FileSystems
+
     fs.makedirs(destination)
     staging = fs.join(destination, f".tmp-{uuid.uuid4().hex}")
     prefix = serving.rstrip("/") + "/"
@@ -161,8 +167,10 @@ def _convert(saved_model: str) -> tuple[bytes, str]:
 
 def _convert_and_check(saved_model: str, canary: pa.Table) -> tuple[bytes, dict[str, Any]]:
     """(model.tflite bytes, facts): the max absolute difference from the SavedModel on the canary rows."""
+    import numpy as np
     import tensorflow as tf
 
+    from beam_ml.components._serving import ServingHandler
     from beam_ml.transforms.inference import _default_fill, _feature_array
 
     content, ops = _convert(saved_model)

@@ -1,6 +1,8 @@
 """SchemaGen (infer a Schema from statistics) and ImportSchema (take a user's edited schema).
 
 Both write ``schema.pbtxt``, the tensorflow_metadata text format TFX and TFDV read.
+``beam_ml.transforms.schema`` (which imports Beam's FileSystems) is imported only
+when a component runs: a fully cached rerun must not pay for Beam.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from beam_ml import fs
 from beam_ml.artifacts import Schema, Statistics
 from beam_ml.components.statistics_gen import load_statistics
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.transforms.schema import infer_schema, load_schema, write_schema
 
 
 @component
@@ -22,6 +23,8 @@ def SchemaGen(
     max_string_domain_size: int = 100,
 ) -> None:
     """Infer a schema from one split's statistics (the training split, as TFX does)."""
+    from beam_ml.transforms.schema import infer_schema, write_schema
+
     if split not in statistics.splits:
         raise ValueError(f"Statistics has no split {split!r}; it has {statistics.splits}")
     inferred = infer_schema(
@@ -36,6 +39,8 @@ def SchemaGen(
 @component
 def ImportSchema(schema: Output[Schema], *, schema_file: FilePattern) -> None:
     """Use a schema a person wrote or edited; it is parsed, so a broken file fails here."""
+    from beam_ml.transforms.schema import load_schema, write_schema
+
     if not fs.exists(schema_file):
         raise FileNotFoundError(f"schema file not found: {schema_file}")
     imported = load_schema(schema_file)

@@ -2,20 +2,22 @@
 
 All splits are summarised in one Beam pipeline, each by one pass of
 ``GenerateStatistics`` (one CombineFn over record batches).
+
+Beam is imported only when the component runs: a pipeline file imports this
+module, and a fully cached rerun must not pay for Beam.
 """
 
 from __future__ import annotations
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from typing import TYPE_CHECKING
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, Statistics
-from beam_ml.components.examples_io import read_split
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-from beam_ml.transforms.statistics import GenerateStatistics, StatsOptions
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import statistics_pb2
 
 STATS_FILE = "FeatureStats.pb"
 
@@ -26,17 +28,10 @@ def stats_path(statistics_uri: str, split: str) -> str:
 
 def load_statistics(statistics: Statistics, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
     """One split's statistics from a Statistics artifact."""
-    with FileSystems.open(stats_path(statistics.uri, split)) as handle:
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    with fs.open_read(stats_path(statistics.uri, split)) as handle:
         return statistics_pb2.DatasetFeatureStatisticsList.FromString(handle.read())
-
-
-class _WriteProto(beam.DoFn):
-    def __init__(self, path: str) -> None:
-        self._path = path
-
-    def process(self, stats: statistics_pb2.DatasetFeatureStatisticsList) -> None:
-        with FileSystems.create(self._path) as handle:
-            handle.write(stats.SerializeToString(deterministic=True))
 
 
 @component
@@ -55,6 +50,12 @@ def StatisticsGen(
     slice_features: list[str] | None = None,
 ) -> None:
     """Compute TFDV-compatible statistics for each split (default: every split of the Examples)."""
+    import apache_beam as beam
+
+    from beam_ml.components._writers import WriteProto
+    from beam_ml.components.examples_io import read_split
+    from beam_ml.transforms.statistics import GenerateStatistics, StatsOptions
+
     names = splits or examples.splits
     unknown = sorted(set(names) - set(examples.splits))
     if unknown:
@@ -74,7 +75,7 @@ def StatisticsGen(
             _ = (
                 read_split(pipeline, examples, split)
                 | f"Stats[{split}]" >> GenerateStatistics(options)
-                | f"WriteStats[{split}]" >> beam.ParDo(_WriteProto(stats_path(statistics.uri, split)))
+                | f"WriteStats[{split}]" >> beam.ParDo(WriteProto(stats_path(statistics.uri, split)))
             )
     num_examples = {split: int(load_statistics(statistics, split).datasets[0].num_examples) for split in names}
     statistics.properties.update(splits=names, num_examples=num_examples, sample_rate=sample_rate)

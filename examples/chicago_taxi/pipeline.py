@@ -24,7 +24,7 @@ from beam_ml.components.schema_gen import SchemaGen
 from beam_ml.components.statistics_gen import StatisticsGen
 from beam_ml.components.trainer import Trainer
 from beam_ml.components.transform import Transform
-from beam_ml.transforms.metrics import ValueThreshold
+from beam_ml.transforms.thresholds import ValueThreshold
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.join(HERE, "taxi_utils.py")

@@ -37,7 +37,7 @@ def _pipelines(root: Path, destination: Path) -> tuple[Pipeline, Pipeline]:
     from beam_ml.components.evaluator import Evaluator
     from beam_ml.components.infra_validator import InfraValidator
     from beam_ml.components.pusher import Pusher
-    from beam_ml.transforms.metrics import ChangeThreshold, ValueThreshold
+    from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold
 
     data = PenguinData()
     good = PenguinModel(quality="good")
@@ -109,7 +109,7 @@ def _sklearn_metrics(eval_table: pa.Table, probabilities: np.ndarray, rows: np.n
 
 
 def test_evaluator_metrics_equal_sklearn_overall_and_per_slice(runs):
-    from beam_ml.components._model_io import predict_in_process
+    from beam_ml.components._serving import predict_in_process
     from beam_ml.components.evaluator import load_metrics
     from beam_ml.training import serving_path
 
@@ -198,7 +198,7 @@ def test_infra_validator_blesses_the_good_model_not_the_broken_one(runs):
 def test_tflite_predictions_match_the_saved_model(runs):
     import tensorflow as tf
 
-    from beam_ml.components._model_io import predict_in_process
+    from beam_ml.components._serving import predict_in_process
     from beam_ml.training import serving_path
 
     result_1, _, _ = runs
@@ -244,7 +244,7 @@ def test_models_fed_serialized_examples_predict_like_raw_feature_models(tmp_path
     import tensorflow as tf
     from model_fixtures import export_penguin_model, penguin_table
 
-    from beam_ml.components._model_io import predict_in_process
+    from beam_ml.components._serving import predict_in_process
     from beam_ml.training import export_serving_model
 
     raw_path = export_penguin_model(tmp_path / "raw")

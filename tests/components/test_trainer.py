@@ -173,3 +173,23 @@ def test_tuner_finds_hyperparameters_that_trainer_uses(tmp_path):
     trials = json.loads(Path(best.uri, "trials.json").read_text())
     assert len(trials) == 2 and all(t["score"] is not None for t in trials)
     assert result.outputs("Trainer")["model"].properties["hyperparameters"]["units"] == values["units"]
+
+
+def test_serialized_rows_leave_a_null_out_so_the_parse_default_applies():
+    """A null must reach parse_example as an absent feature: an empty value list is an error
+    for a FixedLenFeature, even one with a default."""
+    import pyarrow as pa
+    import tensorflow as tf
+
+    from beam_ml.training import serialize_examples
+
+    batch = pa.record_batch({"fare": pa.array([1.5, None, 3.0]), "company": pa.array(["a", None, None]),
+                             "tags": pa.array([[1, 2], None, []], pa.list_(pa.int64()))})
+    parsed = tf.io.parse_example(serialize_examples(batch), {
+        "fare": tf.io.FixedLenFeature([], tf.float32, default_value=-1.0),
+        "company": tf.io.FixedLenFeature([], tf.string, default_value=b"?"),
+        "tags": tf.io.VarLenFeature(tf.int64),
+    })
+    np.testing.assert_allclose(parsed["fare"].numpy(), [1.5, -1.0, 3.0])
+    assert parsed["company"].numpy().tolist() == [b"a", b"?", b"?"]
+    assert tf.sparse.to_dense(parsed["tags"]).numpy().tolist() == [[1, 2], [0, 0], [0, 0]]

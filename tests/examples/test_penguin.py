@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from beam_ml.orchestration.runner import LocalDagRunner
 
@@ -56,3 +57,42 @@ def test_penguin_pipeline_end_to_end_then_cached_then_new_hyperparameters(tmp_pa
     assert retrained.state == "COMPLETE", retrained.failed and retrained.failed.error
     assert set(retrained.ran()) == AFTER_TRAINING
     assert retrained.nodes["Transform"].state == "CACHED"
+
+
+QUICK_PIPELINE = """\
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location("penguin_example_pipeline", {path!r})
+_example = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_example)
+
+
+def create_pipeline():
+    return _example.create_pipeline(tune=False, train_steps=5)
+"""
+
+#: Runs the CLI as `python -m beam_ml.run run FILE --pipeline-root ROOT` does, then says what it imported.
+RUN_AND_REPORT_IMPORTS = (
+    "import sys; from beam_ml.run import main; "
+    "rc = main(['run', sys.argv[1], '--pipeline-root', sys.argv[2]]); "
+    "print('heavy', [m for m in ('apache_beam', 'tensorflow') if m in sys.modules]); sys.exit(rc)"
+)
+
+
+@pytest.mark.slow
+def test_fully_cached_rerun_of_penguin_imports_neither_beam_nor_tensorflow(tmp_path):
+    """A rerun that only checks the cache must not pay Beam's and TensorFlow's imports (seconds)."""
+    pipeline_file = tmp_path / "penguin_quick.py"
+    pipeline_file.write_text(QUICK_PIPELINE.format(path=str(PIPELINE)))
+    root = tmp_path / "penguin"
+    command = [sys.executable, "-c", RUN_AND_REPORT_IMPORTS, str(pipeline_file), str(root)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "(11 ran, 0 from cache)" in first.stdout, first.stdout
+
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, env=env)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert "(0 ran, 11 from cache)" in rerun.stdout, rerun.stdout
+    assert "heavy []" in rerun.stdout, rerun.stdout

@@ -163,3 +163,118 @@ def test_importing_the_module_does_not_import_tensorflow() -> None:
 
     code = "import sys, beam_ml.transforms.inference; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- feeding strings from Arrow buffers
+
+
+def _as_objects(array: pa.Array, fill: bytes = b"") -> list[bytes]:
+    return [fill if v is None else (v.encode() if isinstance(v, str) else v) for v in array.to_pylist()]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array(["Cash", None, "Credit Card", "", "Ünïcode", None]),
+        pa.array(["Cash", None, "Credit Card", "", "Ünïcode", None]).slice(1, 4),  # offset into the buffers
+        pa.array(["a", None, "bcd"], pa.large_string()),
+        pa.array([b"\xff\x00raw", b"", None, b"\x00"], pa.binary()),  # not UTF-8, NUL bytes kept
+        pa.array([b"x", b"yz"], pa.large_binary()).slice(1),
+        pa.array(["", ""]),  # no data bytes at all
+        pa.array([None, None], pa.string()),
+        pa.array([], pa.string()),
+        pa.chunked_array([pa.array(["p", None]), pa.array(["q"])]),
+    ],
+)
+def test_string_columns_become_the_same_tensor_as_through_python_objects(column) -> None:
+    from beam_ml.transforms.inference import _feature_tensor, _InputSpec
+
+    spec = _InputSpec("s", "string", None)
+    got = _feature_tensor([column], spec, "")
+    assert got.dtype == tf.string and got.shape == (len(column),)
+    expected = _as_objects(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+    assert got.numpy().tolist() == expected
+
+
+def test_string_parts_of_several_batches_and_widths_are_concatenated_in_order() -> None:
+    from beam_ml.transforms.inference import _feature_tensor, _InputSpec
+
+    parts = [pa.array(["a", None]), pa.array(["bc"], pa.large_string()), pa.array([b"\x01"], pa.binary())]
+    got = _feature_tensor(parts, _InputSpec("s", "string", None), "?")
+    assert got.numpy().tolist() == [b"a", b"?", b"bc", b"\x01"]
+    lists = [pa.array([["a", "b"], ["c", None]]), pa.array([["d", "e"]])]
+    got = _feature_tensor(lists, _InputSpec("s", "string", 2), "")
+    assert got.shape == (3, 2) and got.numpy().tolist() == [[b"a", b"b"], [b"c", b""], [b"d", b"e"]]
+    numbers = _feature_tensor([pa.array([1, None, 30])], _InputSpec("s", "string", 1), "")
+    assert numbers.numpy().tolist() == [[b"1"], [b""], [b"30"]]
+    floats = _feature_tensor([pa.array([1, None]), pa.array([2.5])], _InputSpec("x", "float32", None), 0)
+    assert floats.dtype == tf.float32 and floats.numpy().tolist() == [1.0, 0.0, 2.5]
+
+
+# --------------------------------------------------------------------------- real data, both kinds of signature
+
+TAXI_NUMERIC = ["fare", "trip_miles", "pickup_latitude", "pickup_longitude"]
+TAXI_STRINGS = ["payment_type", "company"]
+
+
+def _taxi_keras_model() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    inputs = {n: keras.Input(shape=(), name=n, dtype="float32") for n in TAXI_NUMERIC}
+    inputs.update({n: keras.Input(shape=(), name=n, dtype="string") for n in TAXI_STRINGS})
+    numeric = keras.ops.stack([inputs["fare"] / 10.0, inputs["trip_miles"], inputs["pickup_latitude"] - 41.8,
+                               inputs["pickup_longitude"] + 87.6], axis=1)
+    embedded = [keras.layers.Embedding(bins, 4)(keras.layers.Hashing(num_bins=bins)(inputs[n])) for n, bins in zip(TAXI_STRINGS, (7, 31), strict=True)]
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([numeric, *embedded]))
+    return keras.Model(inputs, {"score": keras.layers.Reshape(())(keras.layers.Dense(1, activation="sigmoid")(hidden))})
+
+
+def test_raw_tensors_and_serialized_examples_give_the_keras_predictions_on_taxi_rows(shared_data, tmp_path) -> None:
+    """The same Keras model exported twice: ``model.export`` (raw named inputs, fed from the
+    columns, nulls filled by the handler) and ``export_serving_model`` (serialized tf.Examples,
+    fed a binary column made by ``serialize_examples``); both must give what ``model.predict``
+    gives on the same rows."""
+    import pyarrow.csv as pcsv
+
+    from beam_ml.training import export_serving_model, serialize_examples
+
+    table = pcsv.read_csv(shared_data / "chicago_taxi" / "data.csv", convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+    table = table.select([*TAXI_NUMERIC, *TAXI_STRINGS]).cast(
+        pa.schema([*(pa.field(n, pa.float64()) for n in TAXI_NUMERIC), *(pa.field(n, pa.string()) for n in TAXI_STRINGS)])
+    )
+    assert table.column("company").null_count > 0 and table.column("pickup_latitude").null_count > 0
+    model = _taxi_keras_model()
+    raw_path, examples_path = str(tmp_path / "raw"), str(tmp_path / "examples")
+    model.export(raw_path, format="tf_saved_model", verbose=False)
+    spec = {n: tf.io.FixedLenFeature([], tf.float32, default_value=0.0) for n in TAXI_NUMERIC}
+    spec.update({n: tf.io.FixedLenFeature([], tf.string, default_value="") for n in TAXI_STRINGS})
+    export_serving_model(model, None, examples_path, raw_feature_spec=spec)
+
+    feed = {n: table.column(n).fill_null(0).cast(pa.float32()).to_numpy() for n in TAXI_NUMERIC}
+    feed.update({n: np.asarray(table.column(n).fill_null("").to_numpy(zero_copy_only=False), dtype=object) for n in TAXI_STRINGS})
+    expected = model.predict(feed, batch_size=4096, verbose=0)["score"]
+
+    # Through Beam on the first rows (the data is pickled into the pipeline), in process on all.
+    rows = 4000
+    batches = table.slice(0, rows).append_column("row_id", pa.array(np.arange(rows))).to_batches(max_chunksize=1500)
+    expected_head = expected[:rows]
+    with BeamTestPipeline() as pipeline:
+        predicted = pipeline | beam.Create(batches, reshuffle=False) | PredictRecordBatches(raw_path, max_batch_rows=8192)
+
+        def check(results: list[pa.RecordBatch]) -> None:
+            got = pa.Table.from_batches(results).sort_by("row_id")
+            assert got.num_rows == rows
+            np.testing.assert_allclose(np.asarray(got.column("prediction")), expected_head, rtol=1e-5, atol=1e-6)
+
+        assert_that(predicted, check)
+    raw = SavedModelHandler(raw_path)
+    results = raw.run_inference(table.to_batches(max_chunksize=3000), raw.load_model())
+    np.testing.assert_allclose(np.concatenate([np.asarray(r.column("prediction")) for r in results]), expected, rtol=1e-5, atol=1e-6)
+
+    # serialize_examples writes a null as an empty value list, which a FixedLenFeature with a
+    # default refuses (only an absent key takes the default): serialize the filled rows.
+    filled = pa.table({**feed, "row_id": np.arange(table.num_rows)}).to_batches(max_chunksize=3000)
+    handler = SavedModelHandler(examples_path)
+    fed = [b.append_column("examples", pa.array(serialize_examples(b), pa.binary())) for b in filled]
+    results = handler.run_inference(fed, handler.load_model())
+    got = np.concatenate([np.asarray(r.column("prediction")) for r in results])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

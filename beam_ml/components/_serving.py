@@ -1,0 +1,115 @@
+"""How record batches reach a Model's signatures inside a Beam pipeline (and, for checks, without one).
+
+Two kinds of serving signature are fed from the same record batches:
+
+- raw features as named dense tensors (``SavedModelHandler``'s contract): the
+  columns are fed as they are;
+- one string input ``examples`` of serialized ``tf.Example``s, as
+  ``beam_ml.training.export_serving_model`` (our Trainer) exports: the rows
+  are serialized with ``beam_ml.training.serialize_examples`` first (a null
+  becomes an absent feature) and the ``examples`` column is dropped again
+  from the result.
+
+`ServingHandler` decides per loaded model, so components need not know which
+kind they were given. `AddTransformedLabel` calls the other signature our
+Trainer exports, ``transform_features``.
+
+This module imports Beam, so components import it inside their function
+bodies, never at module level: a pipeline file imports every component
+module, and a fully cached rerun must not pay Beam's import (seconds).
+TensorFlow is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.pvalue import PCollection
+
+from beam_ml.components._model_io import EXAMPLES_INPUT, takes_examples
+from beam_ml.transforms.inference import SavedModelHandler, ServingModel
+
+
+def _with_serialized_examples(batch: pa.RecordBatch, exclude: Sequence[str]) -> pa.RecordBatch:
+    from beam_ml.training import serialize_examples
+
+    columns = [n for n in batch.schema.names if n not in exclude]
+    serialized = pa.array(serialize_examples(batch, columns) if batch.num_rows else [], type=pa.binary())
+    return batch.append_column(EXAMPLES_INPUT, serialized)
+
+
+class ServingHandler(SavedModelHandler):
+    """`SavedModelHandler` that also feeds ``examples``-signature models (serialized raw rows).
+
+    ``exclude_columns`` are never serialized into the tf.Examples (e.g. the label).
+    """
+
+    def __init__(self, model_path: str, *, exclude_columns: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(model_path, **kwargs)
+        self._exclude = tuple(exclude_columns)
+
+    def run_inference(
+        self, batch: Sequence[pa.RecordBatch], model: ServingModel, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[pa.RecordBatch]:
+        batch = list(batch)
+        if not batch or not takes_examples(model) or EXAMPLES_INPUT in batch[0].schema.names:
+            return super().run_inference(batch, model, inference_args)
+        fed = [_with_serialized_examples(b, self._exclude) for b in batch]
+        results = super().run_inference(fed, model, inference_args)
+        return [r.remove_column(r.schema.get_field_index(EXAMPLES_INPUT)) for r in results]
+
+
+class Predict(beam.PTransform[PCollection[pa.RecordBatch], PCollection[pa.RecordBatch]]):
+    """Record batches → the same rows plus prediction columns (RunInference with `ServingHandler`).
+
+    `PredictRecordBatches` with the serialized-tf.Example case added; the
+    prediction column naming is the same (``prediction`` for a single output).
+    """
+
+    def __init__(self, model_path: str, *, exclude_columns: Sequence[str] = (), max_batch_rows: int = 65_536) -> None:
+        super().__init__()
+        self._handler = ServingHandler(model_path, exclude_columns=exclude_columns, max_batch_rows=max_batch_rows)
+
+    def expand(self, batches: PCollection[pa.RecordBatch]) -> PCollection[pa.RecordBatch]:
+        return batches | "RunInference" >> RunInference(self._handler)
+
+
+class AddTransformedLabel(beam.DoFn):
+    """Appends the label the model's own ``transform_features`` signature computes from the raw row.
+
+    For labels the preprocessing derives (the taxi example's "tip > 20% of the
+    fare"), as TFMA does with a model's preprocessing function.
+    """
+
+    def __init__(self, model_path: str, label: str) -> None:
+        self._model_path = model_path
+        self._label = label
+
+    def setup(self) -> None:
+        import tensorflow as tf
+
+        self._transform = tf.saved_model.load(self._model_path).signatures["transform_features"]
+
+    def process(self, batch: pa.RecordBatch):
+        import tensorflow as tf
+
+        from beam_ml.training import serialize_examples
+
+        if batch.num_rows == 0:
+            return
+        transformed = self._transform(examples=tf.constant(serialize_examples(batch)))
+        if self._label not in transformed:
+            raise KeyError(f"transform_features gives no {self._label!r}; it gives {sorted(transformed)}")
+        yield batch.append_column(self._label, pa.array(transformed[self._label].numpy().reshape(-1)))
+
+
+def predict_in_process(model_path: str, table: pa.Table, exclude_columns: Sequence[str] = ()) -> pa.Table:
+    """The same predictions without a Beam pipeline: load the model here, one call over the whole table."""
+    handler = ServingHandler(model_path, exclude_columns=exclude_columns)
+    batch = table.combine_chunks().to_batches()
+    batch = batch or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    return pa.Table.from_batches(list(handler.run_inference(batch, handler.load_model())))
