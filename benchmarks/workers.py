@@ -21,15 +21,21 @@ options; ``limit_*`` pyarrow or TensorFlow alone in this process, no Beam;
 - ``ours_transform``: ``tf_transform.transform_examples`` (record batches, Parquet → Parquet).
 - ``peer_transform``: ``tft_beam.AnalyzeAndTransformDataset`` fed instance dicts read from the
   same Parquet (``ReadFromParquet``), writing tf.Examples (the tutorials' path).
-- ``ours_inference``: ``ReadExamples`` → ``PredictRecordBatches`` → ``WriteExamples``.
+- ``peer_mltransform``: Beam's ``MLTransform`` (``apache_beam.ml.transforms.tft`` ops) with the same
+  operations as our Transform's preprocessing_fn, fed dicts read from the same Parquet, writing Parquet
+  (``MLTRANSFORM_NOTES`` says how the operations correspond).
+- ``ours_inference``: ``ReadExamples`` → ``PredictRecordBatches`` (the exported SavedModel's
+  raw-feature signature) → ``WriteExamples``.
+- ``peer_inference``: Keras: ``keras.models.load_model`` of the same model's ``.keras`` file,
+  ``model.predict`` (same batch size) on the rows of the same Parquet, predictions appended
+  and written to Parquet.
 - ``limit_inference``: the SavedModel's signature called in one process on the same
   Parquet's batches, predictions appended and written to Parquet.
-- ``export_model``: writes the benchmark's model (not measured).
+- ``export_model``: writes the benchmark's Keras model (not measured).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import resource
@@ -291,48 +297,114 @@ def peer_transform(data: Path, work: Path, _model: str | None) -> dict:
     return {"rows": written, "seconds": seconds}
 
 
+#: The taxi preprocessing_fn's defaults for a missing value (its ``_fill``), by input column.
+MLTRANSFORM_FILL = {"fare": 0.0, "trip_miles": 0.0, "trip_seconds": 0.0, "pickup_community_area": 0.0,
+                    "payment_type": "", "company": ""}
+MLTRANSFORM_NOTES = (
+    "same operations as taxi_transform.preprocessing_fn, all with an MLTransform equivalent: ScaleToZScore "
+    "(fare, trip_miles, pickup_community_area), ScaleTo01 (trip_seconds), ComputeAndApplyVocabulary "
+    "(payment_type; company with top_k=20, num_oov_buckets=1); row_id passes through. MLTransform has no "
+    "default-filling op: missing values are filled with the preprocessing_fn's defaults in a beam.Map "
+    "before it, and its inputs are VarLen (sparse) features where ours are dense"
+)
+
+
+def peer_mltransform(data: Path, work: Path, _model: str | None) -> dict:
+    """Beam's ``MLTransform`` with the taxi preprocessing_fn's operations (``MLTRANSFORM_NOTES``): rows from
+    the same Parquet (``ReadFromParquet``, dicts), nulls filled, MLTransform, rows written to Parquet."""
+    import apache_beam as beam
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from apache_beam.ml.transforms.base import MLTransform
+    from apache_beam.ml.transforms.tft import ComputeAndApplyVocabulary, ScaleTo01, ScaleToZScore
+
+    split = data / "examples" / "Split-train"
+    out_schema = pa.schema([("row_id", pa.int64())] + [(f"{n}_xf", pa.float32()) for n in
+                           ("fare", "trip_miles", "trip_seconds", "pickup_community_area")]
+                           + [(f"{n}_xf", pa.int64()) for n in ("payment_type", "company")])
+
+    def fill(row: dict) -> dict:
+        filled = {n: default if row[n] is None else type(default)(row[n]) for n, default in MLTRANSFORM_FILL.items()}
+        filled["row_id"] = row["row_id"]
+        return filled
+
+    def to_output(row) -> dict:  # each transformed value is a one-element array
+        values = row._asdict()
+        out = {f"{n}_xf": values[n].item() for n in MLTRANSFORM_FILL}
+        out["row_id"] = values["row_id"]
+        return out
+
+    started = time.perf_counter()
+    with beam.Pipeline(options=_beam_options()) as pipeline:
+        rows = pipeline | "Read" >> beam.io.ReadFromParquet(str(split / "*.parquet"), columns=TRANSFORM_COLUMNS)
+        transformed = (
+            rows
+            | "FillMissing" >> beam.Map(fill)
+            | "MLTransform" >> MLTransform(write_artifact_location=str(work / "mltransform_artifacts"))
+            .with_transform(ScaleToZScore(columns=["fare", "trip_miles", "pickup_community_area"]))
+            .with_transform(ScaleTo01(columns=["trip_seconds"]))
+            .with_transform(ComputeAndApplyVocabulary(columns=["payment_type"], vocab_filename="payment_type"))
+            .with_transform(ComputeAndApplyVocabulary(columns=["company"], top_k=20, num_oov_buckets=1,
+                                                      vocab_filename="company"))
+        )
+        _ = (
+            transformed
+            | "ToOutput" >> beam.Map(to_output)
+            | "Write" >> beam.io.WriteToParquet(str(work / "transformed" / "part"), out_schema, file_name_suffix=".parquet")
+        )
+    seconds = time.perf_counter() - started
+    written = sum(pq.ParquetFile(p).metadata.num_rows for p in (work / "transformed").glob("part*.parquet"))
+    return {"rows": written, "seconds": seconds, "notes": MLTRANSFORM_NOTES}
+
+
 # ------------------------------------------------------------------ batch inference
 
 
+KERAS_FILE = "model.keras"
+
+
 def export_model(data: Path, work: Path, model: str | None) -> dict:
-    """A small MLP over eight taxi features as a SavedModel with raw named inputs (random weights)."""
-    import numpy as np
-    import tensorflow as tf
+    """A small Keras MLP over eight taxi features (random weights): six numbers, and two strings
+    hashed into 8-wide embeddings. ``model.export`` writes the SavedModel at ``model`` (its
+    ``serving_default`` takes the raw features as named [batch] tensors and returns ``score``);
+    ``<model>/model.keras`` is the same model for ``keras.models.load_model``."""
+    import keras
 
     assert model is not None
-    rng = np.random.default_rng(0)
-    widths = [len(NUMERIC_INPUTS) + 2 * 8, 64, 32, 1]
-    weights = [rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32) for a, b in itertools.pairwise(widths)]
-
-    class Serving(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.weights = [tf.Variable(w) for w in weights]
-            self.embed_payment = tf.Variable(rng.normal(0, 1, (17, 8)).astype(np.float32))
-            self.embed_company = tf.Variable(rng.normal(0, 1, (101, 8)).astype(np.float32))
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=n) for n in NUMERIC_INPUTS]
-                     + [tf.TensorSpec([None], tf.string, name=n) for n in STRING_INPUTS])
-        def serve(self, fare, trip_miles, trip_seconds, trip_start_hour, pickup_latitude, pickup_longitude,
-                  payment_type, company):
-            numeric = tf.stack([fare, trip_miles, trip_seconds / 60.0, trip_start_hour,
-                                pickup_latitude - 41.8, pickup_longitude + 87.6], axis=1)
-            payment = tf.gather(self.embed_payment, tf.strings.to_hash_bucket_fast(payment_type, 17))
-            company_ = tf.gather(self.embed_company, tf.strings.to_hash_bucket_fast(company, 101))
-            x = tf.concat([numeric, payment, company_], axis=1)
-            for i, w in enumerate(self.weights):
-                x = tf.matmul(x, w)
-                if i < len(self.weights) - 1:
-                    x = tf.nn.relu(x)
-            return {"score": tf.sigmoid(tf.squeeze(x, 1))}
-
-    module = Serving()
-    tf.saved_model.save(module, model, signatures={"serving_default": module.serve})
+    keras.utils.set_random_seed(0)
+    inputs = {n: keras.Input(shape=(), name=n, dtype="float32") for n in NUMERIC_INPUTS}
+    inputs.update({n: keras.Input(shape=(), name=n, dtype="string") for n in STRING_INPUTS})
+    numeric = keras.ops.stack([inputs["fare"], inputs["trip_miles"], inputs["trip_seconds"] / 60.0,
+                               inputs["trip_start_hour"], inputs["pickup_latitude"] - 41.8,
+                               inputs["pickup_longitude"] + 87.6], axis=1)
+    embedded = [
+        keras.layers.Embedding(bins, 8, name=f"{name}_embedding")(keras.layers.Hashing(num_bins=bins, name=f"{name}_hash")(inputs[name]))
+        for name, bins in zip(STRING_INPUTS, (17, 101), strict=True)
+    ]
+    x = keras.layers.Concatenate()([numeric, *embedded])
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dense(32, activation="relu")(x)
+    score = keras.layers.Reshape(())(keras.layers.Dense(1, activation="sigmoid")(x))
+    keras_model = keras.Model(inputs, {"score": score})
+    keras_model.export(model, format="tf_saved_model", verbose=False)
+    keras_model.save(Path(model) / KERAS_FILE)
     return {"rows": 0, "seconds": 0.0}
+
+
+def _numpy_features(batch) -> dict:
+    """What a plain user feeds: nulls filled (0, ""), numbers as float32, strings as object arrays."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    feed = {n: pc.fill_null(batch.column(n), 0).cast(pa.float32()).to_numpy(zero_copy_only=False) for n in NUMERIC_INPUTS}
+    feed.update({n: np.asarray(pc.fill_null(batch.column(n), "").to_numpy(zero_copy_only=False), dtype=object) for n in STRING_INPUTS})
+    return feed
 
 
 def ours_inference(data: Path, work: Path, model: str | None) -> dict:
     import apache_beam as beam
+    import tensorflow  # noqa: F401  imports are outside the timer, as in the peers' stages
 
     from beam_ml.transforms.inference import PredictRecordBatches
     from beam_ml.transforms.ingestion import ReadExamples, ReadOptions, WriteExamples
@@ -342,17 +414,35 @@ def ours_inference(data: Path, work: Path, model: str | None) -> dict:
     started = time.perf_counter()
     with beam.Pipeline(options=_beam_options()) as pipeline:
         batches = (pipeline | "Read" >> ReadExamples(str(split / "*.parquet"), ReadOptions(format="parquet", batch_rows=INFERENCE_BATCH_ROWS))).examples
-        predicted = batches | "Predict" >> PredictRecordBatches(model)
+        predicted = batches | "Predict" >> PredictRecordBatches(model, max_batch_rows=INFERENCE_BATCH_ROWS)
         _ = {"train": predicted} | "Write" >> WriteExamples(str(work / "predicted"))
     seconds = time.perf_counter() - started
     return {"rows": _split_rows(str(work / "predicted")), "seconds": seconds}
 
 
+def peer_inference(data: Path, work: Path, model: str | None) -> dict:
+    """Plain Keras: load the .keras model, ``model.predict`` over each Parquet file's rows, write Parquet."""
+    import keras
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert model is not None
+    split = data / "examples" / "Split-train"
+    started = time.perf_counter()
+    keras_model = keras.models.load_model(Path(model) / KERAS_FILE)
+    rows = 0
+    (work / "predicted").mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(sorted(split.glob("*.parquet"))):
+        table = pq.read_table(path)
+        score = keras_model.predict(_numpy_features(table), batch_size=INFERENCE_BATCH_ROWS, verbose=0)["score"]
+        pq.write_table(table.append_column("score", pa.array(score)), work / "predicted" / f"part-{index}.parquet")
+        rows += table.num_rows
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
 def limit_inference(data: Path, work: Path, model: str | None) -> dict:
     """The plain path: load the SavedModel, call its signature on batches of the Parquet file, write Parquet."""
-    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     import tensorflow as tf
 
@@ -366,8 +456,7 @@ def limit_inference(data: Path, work: Path, model: str | None) -> dict:
         source = pq.ParquetFile(path)
         with pq.ParquetWriter(work / "predicted" / f"part-{index}.parquet", source.schema_arrow.append(pa.field("score", pa.float32()))) as writer:
             for batch in source.iter_batches(batch_size=INFERENCE_BATCH_ROWS):
-                feed = {n: tf.constant(pc.fill_null(batch.column(n), 0).cast(pa.float32()).to_numpy(zero_copy_only=False)) for n in NUMERIC_INPUTS}
-                feed.update({n: tf.constant(np.asarray(pc.fill_null(batch.column(n), "").to_numpy(zero_copy_only=False), dtype=object)) for n in STRING_INPUTS})
+                feed = {n: tf.constant(v) for n, v in _numpy_features(batch).items()}
                 score = signature(**feed)["score"].numpy()
                 writer.write_batch(batch.append_column("score", pa.array(score)))
                 rows += batch.num_rows
@@ -376,7 +465,7 @@ def limit_inference(data: Path, work: Path, model: str | None) -> dict:
 
 STAGES = {f.__name__: f for f in (
     ours_ingestion, limit_ingestion, ours_statistics, limit_statistics, ours_validation,
-    ours_transform, peer_transform, export_model, ours_inference, limit_inference,
+    ours_transform, peer_transform, peer_mltransform, export_model, ours_inference, peer_inference, limit_inference,
 )}
 
 

@@ -67,6 +67,21 @@ def test_targets_take_ratios_at_the_largest_common_size():
     assert by_name["Transform vs instance dicts"]["met"] is None
 
 
+def test_statistics_target_takes_the_faster_tfdv_path():
+    measurements = [
+        _measurement("statistics", "beam-ml", "taxi_x10", 150_000, 100_000, 500),
+        _measurement("statistics", "tfdv-1.16.1", "taxi_x10", 150_000, 4_000, 900),
+        _measurement("statistics", "tfdv-1.16.1 GenerateStatistics", "taxi_x10", 150_000, 5_000, 900),
+    ]
+    target = next(t for t in suite.targets(measurements) if t["target"] == "statistics vs TFDV")
+    assert target["ratio"] == pytest.approx(20.0)
+    assert "tfdv-1.16.1 GenerateStatistics, the faster TFDV path" in target["detail"]
+
+
+def test_quick_run_leaves_the_taxi_pipeline_out():
+    assert suite.NOT_IN_QUICK == ("taxi",) and "taxi" in suite.ALL
+
+
 @pytest.mark.slow
 def test_quick_suite_writes_well_formed_results(tmp_path):
     results_dir, work_dir, venvs = tmp_path / "results", tmp_path / "work", tmp_path / "no-venvs"
@@ -97,7 +112,7 @@ def test_quick_suite_writes_well_formed_results(tmp_path):
         for system, _stage in peers:
             assert (benchmark, system) in systems
     for m in throughput:
-        if m["system"] == "tfdv-1.16.1":
+        if m["system"].startswith("tfdv-1.16.1"):  # both TFDV paths
             assert m["status"] == "not installed"
             continue
         assert m["status"] == "ok", m
@@ -116,7 +131,7 @@ def test_quick_suite_writes_well_formed_results(tmp_path):
     assert len(targets) == 8
     assert targets["statistics vs TFDV"]["met"] is None and "not installed" in targets["statistics vs TFDV"]["detail"]
     for name in ("statistics vs pyarrow limit", "ingestion vs pyarrow read+write", "Transform vs instance dicts",
-                 "BulkInferrer vs plain predict"):
+                 "BulkInferrer vs Keras model.predict"):
         assert isinstance(targets[name]["ratio"], float) and isinstance(targets[name]["met"], bool), targets[name]
 
     markdown = json_path.with_suffix(".md").read_text()
