@@ -80,6 +80,8 @@ def _recording_pipeline_class() -> type:
     # Defined on first use so that importing this module (the CLI's status/cancel) never imports Beam.
     import apache_beam as beam
 
+    from beam_ml.runners.portable_jobs import RecordedResult, is_portable_result
+
     class JobRecordingPipeline(beam.Pipeline):
         """``beam.Pipeline`` that records the Dataflow job of each ``run()`` (see the module doc)."""
 
@@ -91,6 +93,9 @@ def _recording_pipeline_class() -> type:
             result = super().run(test_runner_api)
             if _is_dataflow(self.runner):
                 record_dataflow_job(result, self._options, self._job_notes)
+            elif is_portable_result(result):
+                # Prism, Flink: the job's end state recorded, a failure named by the worker's exception.
+                return RecordedResult(result, type(self.runner).__name__, self._job_notes)
             return result
 
     return JobRecordingPipeline

@@ -49,6 +49,19 @@ class PrismUnavailable(RuntimeError):
     """Prism could not be found or built; the message says what to do."""
 
 
+class GoUnavailable(PrismUnavailable):
+    """No Go toolchain on the PATH to build Prism with."""
+
+
+class ModuleProxyUnreachable(PrismUnavailable):
+    """``go install`` could not download Prism's sources from the Go module proxy."""
+
+
+#: What ``go`` prints when it cannot reach the module proxy (as opposed to a failing compile).
+_NETWORK_ERRORS = ("dial tcp", "no such host", "i/o timeout", "connection refused", "connection reset",
+                   "proxyconnect", "TLS handshake", "network is unreachable", "Client.Timeout")  # fmt: skip
+
+
 def prism_version() -> str:
     """The Beam release tag Prism is built at: the installed apache-beam's, ``v2.77.0``."""
     from apache_beam.version import __version__
@@ -100,7 +113,7 @@ def ensure_prism(version: str | None = None, cache: Path | None = None) -> Path:
         return target
     go = shutil.which("go")
     if go is None:
-        raise PrismUnavailable(
+        raise GoUnavailable(
             f"--runner PrismRunner needs Beam's Prism binary ({version}), which beam-ml builds with Go, and `go` is "
             f"not on the PATH: install Go (https://go.dev/doc/install) and run `{install_command(version, target)}` "
             f"(or pass --prism_location PATH to a Prism binary built elsewhere, or set ${ENV_PRISM}=PATH)"
@@ -131,7 +144,8 @@ def _build(go: str, version: str, target: Path) -> None:
     if done.returncode != 0 or not built.is_file():
         shutil.rmtree(staging, ignore_errors=True)
         lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("go: downloading")]
-        raise PrismUnavailable(
+        unreachable = any(marker in done.stderr for marker in _NETWORK_ERRORS)
+        raise (ModuleProxyUnreachable if unreachable else PrismUnavailable)(
             f"`go install {PRISM_PACKAGE}@{version}` failed (exit {done.returncode}): "
             f"{' | '.join(lines[-6:])[-800:] or 'no output'}; fix that (the Go module proxy must be reachable: "
             f"GOPROXY={os.environ.get('GOPROXY') or _go_env(go, 'GOPROXY')}) and run `{install_command(version, target)}`"
