@@ -9,8 +9,10 @@ in the context's notes, which the runner saves with the execution::
 
 Components need no change: ``with ctx.beam_pipeline() as p: ...`` records the
 job when the ``with`` block submits it, before it waits for the job to finish.
-On any other runner (and in offline mode, ``--dataflow_job_spec_dir``) nothing
-is recorded.
+On a portable runner (Prism, Flink) each job's end state is recorded
+instead, and a failed job is explained by its worker's exception
+(``beam_ml.runners.portable_jobs``); on the DirectRunner (and in offline mode,
+``--dataflow_job_spec_dir``) nothing is recorded.
 
 **Asking the service.** :class:`DataflowJobs` wraps ``google-cloud-dataflow-client``
 (``JobsV1Beta3Client``) for ``beam-ml status`` and ``beam-ml cancel``::
