@@ -31,7 +31,8 @@ or pass EXTERNAL / PROCESS. See ``beam_ml.runners.flink.cluster``.
 that Flink and Dataflow take), which Beam would otherwise download at run
 time: the binary built once from the Go module proxy by
 ``beam_ml.runners.prism`` is passed as ``--prism_location``, unless the user
-gave one (or a ``--job_endpoint`` of a running Prism). Beam's default
+gave one (or a ``--job_endpoint`` of a running Prism); Prism logs warnings
+and errors only unless ``--prism_log_level`` says otherwise. Beam's default
 environment for it is LOOPBACK (the Python workers are this process);
 ``--environment_type EXTERNAL --environment_config localhost:PORT`` sends the
 work to a worker pool (``beam_ml.runners.worker_pool``).
@@ -109,7 +110,7 @@ def pipeline_options(beam_args: Sequence[str], *, job_name: str | None = None, *
     elif runner == "DataflowRunner":
         _dataflow_defaults(options)
     elif runner == "PrismRunner":
-        _prism_defaults(options)
+        _prism_defaults(options, given)
     if not workers_in_process(options):
         from beam_ml.runners.packaging import pickle_user_modules_by_value
 
@@ -210,8 +211,10 @@ def _flink_defaults(options: PipelineOptions, given: set[str]) -> None:
         portable.environment_type = "LOOPBACK"
 
 
-def _prism_defaults(options: PipelineOptions) -> None:
+def _prism_defaults(options: PipelineOptions, given: set[str]) -> None:
     prism = options.view_as(PrismRunnerOptions)
+    if "prism_log_level" not in given:
+        prism.prism_log_level = "warn"  # Prism's INFO lines (serving, "pipeline done!") are not for the console
     if not prism.prism_location and not options.view_as(PortableOptions).job_endpoint:
         from beam_ml.runners.prism import ensure_prism
 

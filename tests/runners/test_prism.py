@@ -7,6 +7,13 @@ only when Go is absent or the proxy cannot be reached. Each pipeline runs
 once per module: on the DirectRunner, on Prism with LOOPBACK workers (this
 process) and on Prism with EXTERNAL workers (a Beam worker pool, separate
 processes, as beside a Flink TaskManager).
+
+Compared exactly, not approximately: statistics protos, schema, anomalies,
+Parquet rows per split, transformed examples, evaluation metrics, blessing and
+predictions. Training is seeded and gets the same rows, so the models agree.
+What legitimately differs is not compared: artifact URIs and ids, timestamps,
+the pushed version (a Unix time), and how rows are laid out in Parquet files
+(shards and order within them are the runner's; tables are sorted first).
 """
 
 import json
@@ -90,6 +97,7 @@ def test_prism_is_built_at_the_installed_beam_version_into_the_cache(prism_binar
     assert os.access(prism_binary, os.X_OK)
     options = pipeline_options(["--runner", "PrismRunner"])
     assert options.view_as(PrismRunnerOptions).prism_location == str(prism_binary)
+    assert options.view_as(PrismRunnerOptions).prism_log_level == "warn"  # Prism's INFO lines stay off the console
     # The user's own binary wins.
     given = pipeline_options(["--runner", "PrismRunner", "--prism_location", "/opt/prism"])
     assert given.view_as(PrismRunnerOptions).prism_location == "/opt/prism"
