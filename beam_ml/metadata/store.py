@@ -14,6 +14,7 @@ queue instead of failing with "database is locked" half-way through.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -29,11 +30,25 @@ from beam_ml.metadata import tables as t
 
 PENDING, LIVE, ABANDONED = "PENDING", "LIVE", "ABANDONED"
 RUNNING, COMPLETE, CACHED, FAILED = "RUNNING", "COMPLETE", "CACHED", "FAILED"
+#: A run or execution stopped on purpose (SIGTERM, Ctrl-C): not a defect of its inputs or code.
+CANCELLED = "CANCELLED"
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
 
 class MetadataSchemaError(RuntimeError):
     """The store was written by a newer beam-ml, or is not a beam-ml store."""
+
+
+class IdenticalExecution(Exception):
+    """Another execution with the same cache key is running or has just completed.
+
+    Raised by ``start_execution`` instead of starting a second, identical
+    computation: the caller waits for ``execution`` and reuses its outputs.
+    """
+
+    def __init__(self, execution: ExecutionRecord) -> None:
+        super().__init__(f"execution {execution.id} ({execution.component_id}) has the same cache key; it is {execution.state}")
+        self.execution = execution
 
 
 @dataclass(frozen=True)
@@ -195,9 +210,20 @@ class MetadataStore:
             query = query.limit(limit)
         with self.engine.begin() as conn:
             return [
-                RunRecord(r.id, r.pipeline, r.name, r.state, r.created_at, r.ended_at, r.properties or {})
+                RunRecord(r.id, r.pipeline, r.name, self._run_state(r), r.created_at, r.ended_at, r.properties or {})
                 for r in conn.execute(query)
             ]
+
+    def _run_state(self, row: Any) -> str:
+        """A RUNNING run whose process on this host is gone is ABANDONED, whether or not a later run recorded it yet."""
+        props = row.properties or {}
+        if (
+            row.state == RUNNING
+            and props.get("host") == socket.gethostname()
+            and not _process_alive(props.get("pid", -1), props.get("proc_start"))
+        ):
+            return ABANDONED
+        return row.state
 
     # --- executions --------------------------------------------------------------------
 
@@ -210,13 +236,29 @@ class MetadataStore:
         parameters: Mapping[str, Any],
         inputs: Mapping[str, ArtifactRecord],
         outputs: Mapping[str, tuple[str, str]],
+        *,
+        properties: Mapping[str, Any] | None = None,
+        known_complete: frozenset[int] = frozenset(),
     ) -> tuple[ExecutionRecord, dict[str, ArtifactRecord]]:
         """Record a RUNNING execution, its input edges, and its outputs as PENDING artifacts.
 
         ``outputs`` maps each output name to (type name, staging URI).
+
+        Raises ``IdenticalExecution`` instead when another execution with this
+        cache key is RUNNING in a live process, or COMPLETE with LIVE outputs
+        and not among ``known_complete`` (those the caller already looked at
+        and could not use): two identical runs started together then compute
+        each step once. The look and the insert are one transaction, under
+        SQLite's write lock or a PostgreSQL advisory lock on the key, so two
+        processes cannot both decide that nobody is running it.
         """
         now = time.time()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(cache_key)})
+            identical = self._identical_execution(conn, cache_key, known_complete)
+            if identical is not None:
+                raise IdenticalExecution(identical)
             execution_id = conn.execute(
                 insert(t.executions).values(
                     run_id=run_id,
@@ -226,7 +268,7 @@ class MetadataStore:
                     started_at=now,
                     cache_key=cache_key,
                     parameters=dict(parameters),
-                    properties={"proc_start": _process_start(self._pid)},
+                    properties={**(properties or {}), "proc_start": _process_start(self._pid)},
                     host=self._host,
                     pid=self._pid,
                 )
@@ -241,6 +283,32 @@ class MetadataStore:
                 ).inserted_primary_key[0]
                 conn.execute(insert(t.events).values(execution_id=execution_id, artifact_id=created[name], kind=OUTPUT, name=name))
         return self.get_execution(execution_id), {name: self.get_artifact(aid) for name, aid in created.items()}
+
+    def _identical_execution(self, conn: Connection, cache_key: str, known_complete: frozenset[int]) -> ExecutionRecord | None:
+        rows = conn.execute(
+            select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state.in_([RUNNING, COMPLETE]))
+            .order_by(t.executions.c.id.desc())
+        ).all()
+        for row in rows:
+            execution = _execution(row)
+            if execution.state == RUNNING and self.process_alive(execution):
+                return execution
+            if execution.state == COMPLETE and execution.id not in known_complete:
+                states = conn.execute(
+                    select(t.artifacts.c.state)
+                    .join(t.events, t.events.c.artifact_id == t.artifacts.c.id)
+                    .where(t.events.c.execution_id == execution.id, t.events.c.kind == OUTPUT)
+                ).scalars().all()
+                if all(state == LIVE for state in states):
+                    return execution
+        return None
+
+    def process_alive(self, execution: ExecutionRecord) -> bool:
+        """Whether the process running an execution still exists (always True for another host: we cannot see it)."""
+        if execution.host != self._host:
+            return True
+        return _process_alive(execution.pid, execution.properties.get("proc_start"))
 
     def complete_execution(
         self,
@@ -270,8 +338,9 @@ class MetadataStore:
         *,
         published: bool = False,
         properties: Mapping[str, Any] | None = None,
+        state: str = FAILED,
     ) -> list[str]:
-        """Mark an execution FAILED and its PENDING outputs ABANDONED; returns their URIs.
+        """Mark an execution FAILED (or ``state``: CANCELLED) and its PENDING outputs ABANDONED; returns their URIs.
 
         ``published=True`` also withdraws outputs it already made LIVE: for a
         step that finished but whose results a later check refused.
@@ -280,7 +349,7 @@ class MetadataStore:
         """
         now = time.time()
         with self.engine.begin() as conn:
-            values: dict[str, Any] = {"state": FAILED, "error": error, "ended_at": now}
+            values: dict[str, Any] = {"state": state, "error": error, "ended_at": now}
             if properties:
                 current = conn.execute(select(t.executions.c.properties).where(t.executions.c.id == execution_id)).scalar_one()
                 values["properties"] = {**(current or {}), **properties}
@@ -482,6 +551,12 @@ class MetadataStore:
                     return artifact
         return None
 
+    def artifacts_in_state(self, *states: str) -> list[ArtifactRecord]:
+        """Every artifact in one of ``states`` (LIVE, PENDING, ABANDONED), oldest first."""
+        query = select(t.artifacts).where(t.artifacts.c.state.in_(states)).order_by(t.artifacts.c.id)
+        with self.engine.begin() as conn:
+            return [_artifact(row) for row in conn.execute(query)]
+
     def integrity_check(self) -> list[str]:
         """Problems found in the store (empty when healthy): SQLite's own check plus our invariants."""
         problems: list[str] = []
@@ -583,6 +658,11 @@ def _is_zombie(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def _lock_id(cache_key: str) -> int:
+    """A PostgreSQL advisory lock id (signed 64 bits) for a cache key."""
+    return int.from_bytes(hashlib.sha256(cache_key.encode()).digest()[:8], "big", signed=True)
 
 
 def _safe(url: str) -> str:
