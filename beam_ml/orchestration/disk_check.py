@@ -3,8 +3,8 @@
 The cache trusts a LIVE artifact's recorded fingerprint; a file edited or
 deleted by hand behind the store's back would otherwise be served as if it
 were the output the store remembers. For every LIVE artifact this recomputes
-the content fingerprint (``fs.fingerprint``, the same function that recorded
-it) and reports
+the content fingerprint (the artifact type's ``content_fingerprint``, the
+function that recorded it) and reports
 
 - missing: the artifact's directory is gone;
 - changed: its content no longer has the recorded fingerprint;
@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 from beam_ml import fs
+from beam_ml.artifacts import artifact_type
 from beam_ml.metadata.store import LIVE, PENDING, MetadataStore
 
 
@@ -44,7 +45,7 @@ def check_store_and_disk(store: MetadataStore) -> list[DiskProblem]:
             continue
         if artifact.fingerprint is None:
             continue
-        found = fs.fingerprint(artifact.uri)
+        found = artifact_type(artifact.type_name).content_fingerprint(artifact.uri)
         if found != artifact.fingerprint:
             problems.append(
                 DiskProblem(

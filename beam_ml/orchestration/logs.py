@@ -106,7 +106,6 @@ def execution_log(path: str, *, redirect_fd2: bool = True) -> Iterator[None]:
     saved_fd = None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")  # each distinct warning once per location, into the file
             if redirect_fd2:
                 sys.stderr.flush()
                 saved_fd = os.dup(2)

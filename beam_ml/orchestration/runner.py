@@ -220,7 +220,7 @@ class LocalDagRunner:
             for name, artifact in outputs.items():
                 final = fs.join(pipeline.root, node.id, name, str(execution.id))
                 fs.rename(artifact.uri, final)
-                published[artifact.id] = (final, _json_properties(node, name, artifact), fs.fingerprint(final))
+                published[artifact.id] = (final, _json_properties(node, name, artifact), type(artifact).content_fingerprint(final))
             store.complete_execution(execution.id, published, context.notes)
         except BaseException as error:
             # Free the space first: on a full disk the store can record the failure only once they are gone.
