@@ -115,14 +115,15 @@ def test_third_party_output_goes_to_the_log_file_unless_verbose(tmp_path):
         assert noise in verbose.stderr
 
 
-def test_sigterm_mid_component_marks_the_run_cancelled(tmp_path):
+@pytest.mark.parametrize(("signum", "reason"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C (SIGINT)")])
+def test_sigterm_or_ctrl_c_mid_component_marks_the_run_cancelled(tmp_path, signum, reason):
     root = tmp_path / "root"
     proc = start_numbers(root, SLEEP="60")
     wait_for_total(proc, root)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, out + err
-    assert last_line(err) == "FAILED: Total: cancelled by SIGTERM"
+    assert proc.returncode == 128 + signum, out + err
+    assert last_line(err) == f"FAILED: Total: cancelled by {reason}"
     with MetadataStore(sqlite_url_for_root(str(root))) as store:
         [run] = store.list_runs("numbers")
         assert run.state == "CANCELLED"
@@ -131,6 +132,18 @@ def test_sigterm_mid_component_marks_the_run_cancelled(tmp_path):
         assert store.integrity_check() == []
     assert "CANCELLED" in runs_table(root)
     assert not list((root / "Total").rglob("numbers.json")), "the partial output must be deleted"
+
+
+def test_an_error_of_beam_ml_itself_ends_with_failed_too(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "metadata.sqlite").write_bytes(b"this is not a SQLite database " * 100)
+    result = run_numbers(root)
+    assert result.returncode == 1
+    assert last_line(result.stderr).startswith("FAILED: beam-ml: DatabaseError: (sqlite3.DatabaseError) file is not a database")
+    saved = next(line for line in result.stderr.splitlines() if line.startswith("traceback in "))
+    assert "Traceback (most recent call last)" in Path(saved.removeprefix("traceback in ")).read_text()
+    assert "Traceback" not in result.stderr  # on the console, the one line
 
 
 def test_a_killed_run_is_listed_abandoned_as_soon_as_its_process_is_gone(tmp_path):
@@ -210,3 +223,29 @@ def test_full_disk_fails_cleanly_and_the_rerun_after_freeing_space_uses_the_cach
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "(2 ran, 1 from cache)" in rerun.stdout  # Produce from cache, Square and Total ran
     assert cli(root, "check", "--pipeline-root", str(root)).returncode == 0
+
+
+def test_tensorflow_stages_on_column_names_with_spaces_print_nothing_on_stderr(tmp_path):
+    """ExampleGen → StatisticsGen → SchemaGen → Transform on "mean radius"-style columns: a quiet console.
+
+    TensorFlow's own start-up lines (fd 2) and any TensorFlow logger warning
+    (such as "`mean radius` is not a valid node name", logged where TensorFlow
+    names a placeholder after a feature) go to the execution's log file.
+    """
+    pytest.importorskip("tensorflow_transform")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "cancer.csv"
+    lines = ["mean radius,mean texture,worst area,target"]
+    lines += [f"{r:.3f},{t:.3f},{a:.1f},{int(r > 14)}" for r, t, a in
+              zip(rng.normal(14, 3, 300), rng.normal(19, 4, 300), rng.normal(880, 500, 300), strict=True)]
+    csv.write_text("\n".join(lines) + "\n")
+    root = tmp_path / "root"
+    spaced = str(REPO / "tests" / "pipelines" / "spaced_columns.py")
+    result = cli(root, "run", spaced, CSV=str(csv))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is not a valid node name" not in result.stdout + result.stderr
+    assert result.stderr.strip() == "", result.stderr  # nothing at all on the console's error stream
+    logged = "".join(p.read_text() for p in (root / ".logs").glob("Transform-*.log"))
+    assert "oneDNN custom operations" in logged  # TensorFlow's C++ start-up output: routed, not lost
