@@ -292,8 +292,13 @@ class MetadataStore:
         ).all()
         for row in rows:
             execution = _execution(row)
-            if execution.state == RUNNING and self.process_alive(execution):
-                return execution
+            if execution.state == RUNNING:
+                ours = execution.host == self._host and execution.pid == self._pid
+                # This process runs one node at a time: a RUNNING row of its own is a leftover
+                # whose failure could not be recorded, not work to wait for.
+                if not ours and self.process_alive(execution):
+                    return execution
+                continue
             if execution.state == COMPLETE and execution.id not in known_complete:
                 states = conn.execute(
                     select(t.artifacts.c.state)
