@@ -169,9 +169,34 @@ class MetadataStore:
             ).inserted_primary_key[0]
         return self.get_run(run_id)
 
-    def end_run(self, run_id: int, state: str) -> None:
+    def end_run(self, run_id: int, state: str) -> list[str]:
+        """Record how a run ended; returns the staging URIs of executions it leaves unfinished, to delete.
+
+        A run that ends (FAILED, CANCELLED) while one of its executions in this
+        process is still RUNNING - the signal or error arrived before that
+        execution's own end could be recorded - ends that execution in the same
+        transaction, with the run's state, so a finished run never shows a
+        RUNNING step.
+        """
+        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(update(t.contexts).where(t.contexts.c.id == run_id).values(state=state, ended_at=time.time()))
+            conn.execute(update(t.contexts).where(t.contexts.c.id == run_id).values(state=state, ended_at=now))
+            unfinished = conn.execute(
+                select(t.executions.c.id).where(
+                    t.executions.c.run_id == run_id,
+                    t.executions.c.state == RUNNING,
+                    t.executions.c.host == self._host,
+                    t.executions.c.pid == self._pid,
+                )
+            ).scalars().all()
+            if not unfinished:
+                return []
+            conn.execute(
+                update(t.executions)
+                .where(t.executions.c.id.in_(unfinished))
+                .values(state=state, ended_at=now, error=f"the run ended {state} before this step finished")
+            )
+            return self._abandon_outputs(conn, list(unfinished), now)
 
     def _pipeline_context(self, pipeline: str) -> int:
         query = select(t.contexts.c.id).where(t.contexts.c.kind == "pipeline", t.contexts.c.name == pipeline)

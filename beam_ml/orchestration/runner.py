@@ -161,10 +161,10 @@ class LocalDagRunner:
                 current = None
                 store.end_run(run.id, state)
             except KeyboardInterrupt as interrupt:
-                _record_if_possible(store.end_run, run.id, CANCELLED)
+                _end_run_if_possible(store, run.id, CANCELLED)
                 raise RunCancelled(run.id, current, cancel_reason(interrupt)) from interrupt
             except Exception as error:
-                _record_if_possible(store.end_run, run.id, FAILED)
+                _end_run_if_possible(store, run.id, FAILED)
                 raise RunAborted(run.id, current, error) from error
             finally:
                 self.progress.stop()
@@ -262,10 +262,11 @@ class LocalDagRunner:
             time.sleep(self.wait_interval)
 
 
-def _record_if_possible(record: Callable[..., None], *args: Any) -> None:
+def _end_run_if_possible(store: MetadataStore, run_id: int, state: str) -> None:
     """Record a run's end unless the store cannot be written (a full disk): the error being raised says why."""
     with contextlib.suppress(Exception):
-        record(*args)
+        for uri in store.end_run(run_id, state):
+            fs.remove_tree(uri)
 
 
 def _call(node: Node, inputs: Mapping[str, ArtifactRecord], outputs: Mapping[str, Artifact], context: ExecutionContext) -> None:

@@ -177,3 +177,15 @@ def test_a_run_of_a_dead_process_is_listed_abandoned(store_url):
                 .values(properties={**run.properties, "pid": dead.pid})
             )
         assert store.get_run(run.id).state == "ABANDONED"
+
+
+def test_ending_a_run_ends_its_unfinished_executions_with_it(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        execution, pending = store.start_execution(run.id, "A", "t.A", "k-end", {}, {}, {"out": ("Artifact", "/tmp/s/end")})
+        assert store.end_run(run.id, "CANCELLED") == ["/tmp/s/end"]
+        assert store.get_run(run.id).state == "CANCELLED"
+        ended = store.get_execution(execution.id)
+        assert ended.state == "CANCELLED" and "before this step finished" in ended.error
+        assert store.get_artifact(pending["out"].id).state == "ABANDONED"
+        assert store.integrity_check() == []
