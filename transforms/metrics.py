@@ -5,8 +5,8 @@ small frozen dataclasses of numpy arrays (labels, predictions, optional
 example weights) holding many examples, so every update is vectorised numpy
 and never a per-example Python loop. The accumulators are fixed-size numpy
 arrays that merge by addition, so the result does not depend on how a runner
-splits and merges the work (tests/transforms/test_metrics.py checks that
-contract for every CombineFn).
+splits and merges the work (tests/contracts/test_metric_combine_fns.py checks
+that contract for every CombineFn).
 
 `ComputeMetrics` takes a PCollection of Arrow record batches with a label
 column, a prediction column, an optional weight column and the slice feature
