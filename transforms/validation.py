@@ -279,7 +279,7 @@ def _check_feature(
         if _is_existence_required(feature, context.schema, context.environment):
             return [_reason(
                 AnomalyInfo.FEATURE_TYPE_NOT_PRESENT, "No values",
-                f"The column has no value in any row (present in 0 of {_count(context.num_examples)}); "
+                f"The column has no value in any row (present in 0 of {_rows(context.num_examples)}); "
                 f"the schema requires it in {_presence_requirement(feature)}.")], None
         return [], None
 

@@ -380,7 +380,7 @@ DESCRIBED_FROM_DATA = {
     "not_present": (
         "FEATURE_TYPE_NOT_PRESENT", {"x": pa.array([None, None, None], pa.int64())},
         'feature { name: "x" type: INT presence { min_count: 1 } }', {},
-        "The column has no value in any row (present in 0 of 3); the schema requires it in at least 1 row.",
+        "The column has no value in any row (present in 0 of 3 rows); the schema requires it in at least 1 row.",
     ),
     "not_in_environment": (
         "SCHEMA_NEW_COLUMN", {"x": [1, 2, 3, 4]},
