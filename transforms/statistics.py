@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,11 @@ class _Moments:
             self.weight, self.mean, self.m2 = weight, mean, m2
             return
         total = self.weight + weight
+        if not (math.isfinite(self.mean) and math.isfinite(mean)):
+            # An infinite value: the mean is that infinity (NaN with both signs), as the
+            # sum over the count would give, and no spread; the same in any merge order.
+            self.weight, self.mean, self.m2 = total, self.mean + mean, math.nan
+            return
         delta = mean - self.mean
         self.mean += delta * (weight / total)
         self.m2 += m2 + delta * delta * (self.weight * weight / total)
@@ -470,12 +476,25 @@ class _Feature:
 
 
 _Part = TypeVar("_Part", _Numeric, _Strings)
+_Owned = TypeVar("_Owned")
+
+
+def _adopted(part: _Owned) -> _Owned:
+    """A copy of a part of another accumulator, for the first accumulator to own.
+
+    Beam's merge_accumulators may change only its first accumulator: the runner may
+    still hold the others. Sharing a part the first lacks would let later merges,
+    compaction and extract_output (which finalises sketches) change the other one
+    too, so only what is adopted is copied (a pickle round trip: the sketches
+    pickle, and it is faster than copy.deepcopy).
+    """
+    return pickle.loads(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _merge_optional(mine: _Part | None, theirs: _Part | None) -> _Part | None:
-    """Merges into `mine` when both exist; otherwise adopts whichever exists (Beam hands it over)."""
+    """Merges into `mine` when both exist; otherwise keeps whichever exists (a copy of theirs)."""
     if mine is None:
-        return theirs
+        return None if theirs is None else _adopted(theirs)
     if theirs is not None:
         mine.merge(theirs)
     return mine
@@ -509,7 +528,7 @@ class _Slice:
         for name, theirs in other.features.items():
             mine = self.features.get(name)
             if mine is None:
-                self.features[name] = theirs
+                self.features[name] = _adopted(theirs)
             else:
                 mine.merge(theirs, name)
 
@@ -871,14 +890,14 @@ class StatisticsCombineFn(beam.CombineFn):
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
-        """Merges into the first accumulator; the others' parts may be adopted, as Beam allows."""
+        """Merges into the first accumulator and changes no other (see `_adopted`)."""
         parts = iter(accumulators)
         result = next(parts)
         for other in parts:
             for name, theirs in other.items():
                 mine = result.get(name)
                 if mine is None:
-                    result[name] = theirs
+                    result[name] = _adopted(theirs)
                 else:
                     mine.merge(theirs)
         return result
