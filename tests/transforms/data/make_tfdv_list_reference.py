@@ -1,0 +1,70 @@
+"""Makes TFDV 1.16.1's reference statistics for tests/transforms/test_list_statistics.py.
+
+Run inside the TFDV 1.16.1 peer venv (benchmarks/peers/venvs.py creates it):
+
+    ~/.cache/beam-ml/bench-venvs/tfdv-1.16.1/bin/python tests/transforms/data/make_tfdv_list_reference.py
+
+It writes our fixture (tests/transforms/list_fixtures.py) as a TFRecord of tf.Example and
+has TFDV compute statistics with its own reader (generate_statistics_from_tfrecord) by
+default, with a weight feature, and with a schema (a categorical INT, an image_domain BYTES
+feature); and the nested/struct fixture as an Arrow RecordBatch through
+tfdv.GenerateStatistics on DirectRunner, plain and weighted. Each result is one
+DatasetFeatureStatisticsList text proto in tests/transforms/data/.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import apache_beam as beam
+import pyarrow as pa
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import list_fixtures  # noqa: E402
+
+
+def write(name: str, stats) -> None:
+    (HERE / name).write_text(
+        f"# TFDV {tfdv.__version__} output; made by {Path(__file__).name}, do not edit.\n"
+        + text_format.MessageToString(stats)
+    )
+
+
+def from_record_batch(batch: pa.RecordBatch, options: tfdv.StatsOptions):
+    with tempfile.TemporaryDirectory() as tmp:
+        output = os.path.join(tmp, "stats.tfrecord")
+        with beam.Pipeline() as pipeline:
+            _ = (
+                pipeline
+                | beam.Create([batch], reshuffle=False)
+                | tfdv.GenerateStatistics(options)
+                | tfdv.WriteStatisticsToTFRecord(output)
+            )
+        return tfdv.load_statistics(output)
+
+
+def main() -> None:
+    schema = text_format.Parse(list_fixtures.SCHEMA_TEXT, schema_pb2.Schema())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = list_fixtures.write_tf_examples(os.path.join(tmp, "examples.tfrecord"), list_fixtures.tf_examples())
+        for name, options in [
+            ("tfdv_1.16.1_list_features.pbtxt", tfdv.StatsOptions()),
+            ("tfdv_1.16.1_list_features_weighted.pbtxt", tfdv.StatsOptions(weight_feature="weight")),
+            ("tfdv_1.16.1_list_features_schema.pbtxt", tfdv.StatsOptions(schema=schema)),
+        ]:
+            write(name, tfdv.generate_statistics_from_tfrecord(path, stats_options=options))
+    batch = list_fixtures.nested_record_batch(pa)
+    write("tfdv_1.16.1_nested_features.pbtxt", from_record_batch(batch, tfdv.StatsOptions()))
+    write("tfdv_1.16.1_nested_features_weighted.pbtxt",
+          from_record_batch(batch, tfdv.StatsOptions(weight_feature="weight")))
+
+
+if __name__ == "__main__":
+    main()
