@@ -9,7 +9,8 @@ has TFDV compute statistics with its own reader (generate_statistics_from_tfreco
 default, with a weight feature, and with a schema (a categorical INT, an image_domain BYTES
 feature); and the nested/struct fixture as an Arrow RecordBatch through
 tfdv.GenerateStatistics on DirectRunner, plain and weighted. Each result is one
-DatasetFeatureStatisticsList text proto in tests/transforms/data/.
+DatasetFeatureStatisticsList text proto in tests/transforms/data/. TFDV's infer_schema of the
+plain tf.Example and nested statistics is written beside them (`*_schema_inferred.pbtxt`).
 """
 
 import os
@@ -35,6 +36,8 @@ def write(name: str, stats) -> None:
         f"# TFDV {tfdv.__version__} output; made by {Path(__file__).name}, do not edit.\n"
         + text_format.MessageToString(stats)
     )
+    if name in ("tfdv_1.16.1_list_features.pbtxt", "tfdv_1.16.1_nested_features.pbtxt"):
+        write(name.replace(".pbtxt", "_schema_inferred.pbtxt"), tfdv.infer_schema(stats))
 
 
 def from_record_batch(batch: pa.RecordBatch, options: tfdv.StatsOptions):
