@@ -14,8 +14,9 @@ Arrow lists, JSON arrays, multi-valued tf.Example features) and struct columns (
 structs, JSON objects) have a composite kind: their Arrow type with every leaf one of the
 kinds above, e.g. list<list<float64>>; a list joins a list element-wise, a struct joins a
 struct field by field, and a single value joins a list as a one-value list (a tf.Example
-feature is a list in a file where some example has other than one value, else single). A column with no value in any
-sample is declared string (it can hold any later value, so nothing is rejected because
+feature is a list in a file where some example has other than one value, else single); a
+list and a struct do not join, and the read fails naming the file. A column with no value
+in any sample is declared string (it can hold any later value, so nothing is rejected because
 of a guess). Values after the sample that do not fit the declared type are rejected, not
 coerced; give a tensorflow_metadata Schema to declare types instead of inferring them.
 """
@@ -149,7 +150,7 @@ class FileColumns(NamedTuple):
 
 
 def _is_list_type(arrow_type: pa.DataType) -> bool:
-    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
 
 
 def kind_type(kind: Kind) -> pa.DataType:
@@ -222,7 +223,7 @@ def kind_of(arrow_type: pa.DataType, path: str, column: str) -> Kind:
 
 
 def _kind_of_type(arrow_type: pa.DataType) -> Kind:
-    if _is_list_type(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+    if _is_list_type(arrow_type):
         return pa.list_(kind_type(_kind_of_type(arrow_type.value_type)))
     if pa.types.is_struct(arrow_type):
         return pa.struct([pa.field(f.name, kind_type(_kind_of_type(f.type))) for f in arrow_type])
@@ -886,13 +887,29 @@ class JsonLinesFormat(FileFormat):
             table = pajson.read_json(pa.BufferReader(b"\n".join(line for _, line in numbered)), parse_options=parse)
         except pa.ArrowInvalid as error:
             if len(numbered) == 1:
-                index, line = numbered[0]
-                yield RejectedRow(path, index, line.decode("utf-8", "replace"), f"does not parse as a row of the schema: {error}")
+                yield from self._parse_alone(path, numbered[0], schema, error)
                 return
             half = len(numbered) // 2
             yield from self._parse(path, numbered[:half], schema, parse)
             yield from self._parse(path, numbered[half:], schema, parse)
             return
+        yield from self._conformed(path, numbered, table, schema)
+
+    def _parse_alone(self, path, numbered_line, schema, error) -> Iterator[pa.RecordBatch | RejectedRow]:
+        """A line that does not parse with the schema's types. Where that is only because it
+        has a single value where the column holds lists, it is read with that value as a
+        one-value list; otherwise it is rejected."""
+        index, line = numbered_line
+        try:
+            table = pajson.read_json(pa.BufferReader(line))
+        except pa.ArrowInvalid:
+            table = None
+        if table is None or not all(_single_for_list(field, schema) for field in table.schema):
+            yield RejectedRow(path, index, line.decode("utf-8", "replace"), f"does not parse as a row of the schema: {error}")
+            return
+        yield from self._conformed(path, [numbered_line], table, schema)
+
+    def _conformed(self, path, numbered, table, schema) -> Iterator[pa.RecordBatch | RejectedRow]:
         row = 0
         for batch in table.to_batches():
             out, rejected = conform(batch, schema)
@@ -902,6 +919,22 @@ class JsonLinesFormat(FileFormat):
             if out.num_rows:
                 yield out
             row += batch.num_rows
+
+
+def _single_for_list(field: pa.Field, schema: pa.Schema) -> bool:
+    """Whether a column parsed on its own is the schema's, or its single value where the
+    schema has a list of that kind."""
+    index = schema.get_field_index(field.name)
+    if index < 0 or pa.types.is_null(field.type):
+        return index >= 0
+    expected = schema.field(index).type
+    found = _kind_of_type(field.type)
+    if found == _kind_of_type(expected):
+        return True
+    if _is_list_type(expected) and not _is_list_type(field.type):
+        wanted = _kind_of_type(expected.value_type)
+        return found == wanted or (found, wanted) == ("int", "float")  # as Arrow reads an int as a float
+    return False
 
 
 FILE_FORMATS: dict[str, FileFormat] = {

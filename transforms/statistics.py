@@ -203,7 +203,7 @@ def _feature_type(arrow_type: pa.DataType, name: str) -> _FeatureType | None:
     """Maps a leaf Arrow type to TFDV's feature type; None when the column is all-null typed."""
     if pa.types.is_null(arrow_type):
         return None
-    if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
+    if pa.types.is_integer(arrow_type):
         return _INT
     if pa.types.is_floating(arrow_type):
         return _FLOAT

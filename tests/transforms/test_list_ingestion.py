@@ -87,3 +87,14 @@ def test_splits_of_list_and_struct_rows_depend_on_their_values_only():
     splits = assign_splits(batch, config)
     assert splits[0] == splits[2] == assign_splits(batch.slice(2, 1), config)[0]  # equal rows, equal split
     assert len({int(s) for s in splits[[0, 1, 3, 4, 5]]}) == 5  # order, null, empty and length all count
+
+
+def test_jsonl_single_value_in_a_list_column_is_a_one_value_list_and_other_misfits_are_rejected(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"a": [1.5, 2], "s": "x"}\n{"a": 3, "s": "y"}\n{"a": "three", "s": "z"}\n{"a": [4], "s": 5}\n')
+    # Types from the first two lines (a: list<double>, s: string); the others come after the sample.
+    result = read_examples_in_memory(str(path), ReadOptions(format="jsonl", infer_bytes=50))
+    out = pa.concat_tables(result.splits.values())
+    assert out.schema.field("a").type == pa.list_(pa.float64())
+    assert sorted(out.to_pylist(), key=repr) == [{"a": [1.5, 2.0], "s": "x"}, {"a": [3.0], "s": "y"}]
+    assert sorted(r.line for r in result.rejected) == [3, 4]  # text in a list of numbers; a number as text

@@ -66,3 +66,52 @@ def test_var_len_features_reach_tf_transform_as_sparse_and_come_back_as_lists(tm
     assert out["tag_ids"] == [[ids[t] for t in row] if row else [] for row in table.column("tags").to_pylist()]
     assert out["score_total"] == [11.5] * 6  # 1.5 + 2 + 3 + 0.25 + 0.25 + 0.5 + 4
     assert out["scores_per_row"] == [1.5, 5.0, 0.0, 1.0, 0.0, 4.0]
+
+
+def nested_preprocessing_fn(inputs):
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    grid, f1 = inputs["grid"], inputs["c.f1"]
+    assert isinstance(grid, tf.RaggedTensor) and grid.ragged_rank == 2
+    assert isinstance(f1, tf.RaggedTensor)
+    rows = tf.shape(inputs["id"], out_type=tf.int64)[0]
+    return {
+        "id": tf.reshape(inputs["id"], [-1]),
+        "inner_lists": grid.row_lengths(axis=1),  # lists per row
+        "grid_values": tf.reduce_sum(grid, axis=[1, 2]),  # values per row, summed
+        "grid_total": tf.fill([rows], tft.sum(grid.flat_values)),
+        "f1_sum": tf.reduce_sum(f1, axis=[1, 2]),  # over the row's struct values, then their f1 values
+    }
+
+
+def test_nested_lists_and_struct_members_reach_tf_transform_as_ragged_tensors(tmp_path):
+    import apache_beam as beam
+
+    from beam_ml.transforms import tf_transform
+
+    table = pa.table({
+        "id": pa.array([1, 2, 3, 4]),
+        "grid": pa.array([[[1, 2], [3]], None, [[], [4]], [[5, 6, 7]]], pa.list_(pa.list_(pa.int64()))),
+        "c": pa.array([[{"f1": [1.5, 2.0]}], None, [{"f1": None}, {"f1": [0.5]}], []],
+                      pa.list_(pa.struct([("f1", pa.list_(pa.float64()))]))),
+    })
+    schema = infer_schema(generate_statistics_in_memory(table))
+    (tmp_path / "examples" / "Split-train").mkdir(parents=True)
+    pq.write_table(table, tmp_path / "examples" / "Split-train" / "data.parquet")
+    with beam.Pipeline() as pipeline:
+        tf_transform.transform_examples(
+            pipeline,
+            split_uris={"train": str(tmp_path / "examples" / "Split-train")},
+            arrow_schema=table.schema,
+            schema=schema,
+            preprocessing_fn=nested_preprocessing_fn,
+            transform_output_dir=str(tmp_path / "graph"),
+            transformed_examples_uri=str(tmp_path / "transformed"),
+            temp_dir=str(tmp_path / "tmp"),
+        )
+    out = pq.read_table(tmp_path / "transformed" / "Split-train").sort_by("id").to_pydict()
+    assert out["inner_lists"] == [2, 0, 2, 1]
+    assert out["grid_values"] == [6, 0, 4, 18]
+    assert out["grid_total"] == [28] * 4
+    assert out["f1_sum"] == [3.5, 0.0, 0.5, 0.0]
