@@ -5,6 +5,8 @@ SchemaGen infers their value counts, ExampleValidator finds nothing wrong."""
 import json
 
 import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
 
 from beam_ml import Pipeline
 from beam_ml.artifacts import Statistics
@@ -12,11 +14,13 @@ from beam_ml.components.example_gen import ExampleGen
 from beam_ml.components.example_validator import ExampleValidator, load_anomalies
 from beam_ml.components.schema_gen import ImportSchema, SchemaGen
 from beam_ml.components.statistics_gen import StatisticsGen, load_statistics
+from beam_ml.display import render_artifact
 from beam_ml.orchestration.runner import LocalDagRunner
 from beam_ml.transforms.schema import load_schema
 
 ROWS = [
-    {"id": i, "tags": ["a", "b", "c"][: i % 4], "scores": [i / 2, i / 4] if i % 5 else None, "code": i % 3}
+    {"id": i, "tags": ["a", "b", "c"][: i % 4], "scores": [i / 2, i / 4] if i % 5 else None, "code": i % 3,
+     "c": {"f1": i % 7, "f2": "x" * (i % 3)} if i % 6 else None}
     for i in range(60)
 ]
 
@@ -56,5 +60,17 @@ def test_list_features_through_the_data_components(tmp_path):
     assert not inferred["tags"].HasField("value_count") and not inferred["tags"].HasField("shape")
     assert (inferred["scores"].value_count.min, inferred["scores"].value_count.max) == (2, 2)
     assert inferred["id"].shape.dim[0].size == 1
+    assert [f.name for f in inferred["c"].struct_domain.feature] == ["f1", "f2"]
     anomalies = load_anomalies(result.outputs("ExampleValidator")["anomalies"], "eval")
     assert not anomalies.anomaly_info
+
+    members = {".".join(f.path.step): f for f in load_statistics(Statistics(statistics.uri, statistics.properties),
+                                                                 "train").datasets[0].features}
+    f1 = members["c.f1"].num_stats
+    structs = [r["c"] for r in train_rows if r["c"] is not None]
+    assert f1.common_stats.num_non_missing == len(structs)  # counted per struct value, not per row
+    assert f1.mean == pytest.approx(sum(c["f1"] for c in structs) / len(structs), rel=1e-12)
+
+    console = Console(record=True, width=200)
+    console.print(*render_artifact(statistics))
+    assert "c.f1" in console.export_text()
