@@ -487,8 +487,8 @@ class _Strings:
     def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
         if not len(view.values):
             return
-        values = _as_text(view.values)
-        self.total_bytes += int(pc.sum(pc.binary_length(values)).as_py())
+        values = view.values  # numbers too: the sketches render them as TFDV's top values read
+        self.total_bytes += _text_bytes(values)
         self.distinct.AddValues(values)
         self.top_values.AddValues(values)
         if weights is not None:
@@ -503,14 +503,14 @@ class _Strings:
             self.weighted_top_values.Merge(other.weighted_top_values)
 
 
-def _as_text(values: pa.Array) -> pa.Array:
-    """Values of a categorical numeric feature as the text TFDV counts them by (Python's
-    str of each number: "7", "0.5"); string and binary values unchanged."""
-    if pa.types.is_integer(values.type) or pa.types.is_boolean(values.type):
-        return pc.cast(pc.cast(values, pa.int64()), pa.string())
+def _text_bytes(values: pa.Array) -> int:
+    """Total length of the values as text: bytes of strings; for a categorical numeric
+    feature, the length of Python's str of each number, as TFDV's avg_length counts it."""
+    if pa.types.is_integer(values.type):
+        return int(pc.sum(pc.binary_length(pc.cast(values, pa.string()))).as_py() or 0)
     if pa.types.is_floating(values.type):
-        return pa.array([str(v) for v in values.to_numpy(zero_copy_only=False).astype(np.float64).tolist()], pa.string())
-    return values
+        return sum(len(str(v)) for v in values.to_numpy(zero_copy_only=False).tolist())
+    return int(pc.sum(pc.binary_length(values)).as_py() or 0)
 
 
 @dataclass

@@ -17,8 +17,9 @@ def tf_examples() -> list[dict[str, list]]:
     """Feature → values per example; a feature absent from the dict is missing there.
 
     int_list/float_list/str_list hold 0 to 5 values (an empty list is present, not
-    missing); label and weight one value each; code is a small set of ints (made
-    categorical by a schema); blob is text of varying length (made BYTES by a schema).
+    missing); label and weight one value each; code and fcode are small sets of ints and
+    floats (made categorical by a schema); blob is text of varying length (made BYTES by a
+    schema).
     Floats are multiples of 1/8 so float32 holds them exactly.
     """
     rng = random.Random(20261203)
@@ -37,6 +38,8 @@ def tf_examples() -> list[dict[str, list]]:
             example["code"] = [rng.choice([3, 7, 11, 42, 42, 42])]
         if rng.random() < 0.8:
             example["blob"] = [("x" * rng.randint(1, 30)).encode()]
+        if rng.random() < 0.7:
+            example["fcode"] = [rng.choice([0.5, 2.0, 2.5, 10.25])]
         examples.append(example)
     return examples
 
@@ -112,4 +115,5 @@ def write_tf_examples(path, examples: list[dict[str, list]]) -> str:
 SCHEMA_TEXT = """
 feature { name: "code" type: INT int_domain { is_categorical: true } }
 feature { name: "blob" type: BYTES image_domain { } }
+feature { name: "fcode" type: FLOAT float_domain { is_categorical: true } }
 """

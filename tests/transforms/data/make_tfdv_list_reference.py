@@ -6,9 +6,9 @@ Run inside the TFDV 1.16.1 peer venv (benchmarks/peers/venvs.py creates it):
 
 It writes our fixture (tests/transforms/list_fixtures.py) as a TFRecord of tf.Example and
 has TFDV compute statistics with its own reader (generate_statistics_from_tfrecord) by
-default, with a weight feature, and with a schema (a categorical INT, an image_domain BYTES
-feature); and the nested/struct fixture as an Arrow RecordBatch through
-tfdv.GenerateStatistics on DirectRunner, plain and weighted. Each result is one
+default, with a weight feature, and with a schema (categorical INT and FLOAT features, an
+image_domain BYTES feature; TFDV's sketch-based top-k, which it requires for the FLOAT
+one); and the nested/struct fixture as an Arrow RecordBatch through tfdv.GenerateStatistics on DirectRunner, plain and weighted. Each result is one
 DatasetFeatureStatisticsList text proto in tests/transforms/data/. TFDV's infer_schema of the
 plain tf.Example and nested statistics is written beside them (`*_schema_inferred.pbtxt`).
 """
@@ -60,7 +60,9 @@ def main() -> None:
         for name, options in [
             ("tfdv_1.16.1_list_features.pbtxt", tfdv.StatsOptions()),
             ("tfdv_1.16.1_list_features_weighted.pbtxt", tfdv.StatsOptions(weight_feature="weight")),
-            ("tfdv_1.16.1_list_features_schema.pbtxt", tfdv.StatsOptions(schema=schema)),
+            # TFDV summarises categorical FLOAT features only with its sketch-based top-k.
+            ("tfdv_1.16.1_list_features_schema.pbtxt",
+             tfdv.StatsOptions(schema=schema, use_sketch_based_topk_uniques=True)),
         ]:
             write(name, tfdv.generate_statistics_from_tfrecord(path, stats_options=options))
     batch = list_fixtures.nested_record_batch(pa)
