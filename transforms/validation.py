@@ -124,7 +124,7 @@ def validate_statistics(
             "skew": _features_by_name(serving_statistics),
         },
     )
-    schema_features = {f.name: f for f in schema.feature}
+    schema_features = dict(_features_by_path(schema.feature))
     present = set()
     drift_skew: dict[str, anomalies_pb2.DriftSkewInfo] = {}
     for stats in dataset.features:
@@ -158,6 +158,14 @@ def validate_statistics(
     for name in sorted(drift_skew):
         result.drift_skew_info.append(drift_skew[name])
     return result
+
+
+def _features_by_path(features, prefix: str = "") -> Iterator[tuple[str, schema_pb2.Feature]]:
+    """The schema's features by the name statistics give them: a struct member as `c.f1`."""
+    for feature in features:
+        yield prefix + feature.name, feature
+        if feature.HasField("struct_domain"):
+            yield from _features_by_path(feature.struct_domain.feature, f"{prefix}{feature.name}.")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Beam's CombineFn contract for StatisticsCombineFn, on rows of the Chicago taxi data.
 
 The input: the first rows of the taxi CSV in batches of uneven sizes, with a list
-column (0 to 3 values per row, some rows null) and NaN and infinite values added,
+column (0 to 3 values per row, some rows null), a nested list column, a struct
+column and NaN and infinite values added,
 so every kind of partial statistic is split and merged: presence and value
 counts, moments, quantile sketches, KMV and Misra-Gries sketches, a feature
 (pickup_census_tract) that is all-null in most batches, weights, and slices that
@@ -60,6 +61,13 @@ class TestStatisticsCombineFn(CombineFnContract):
         fare[rng.choice(table.num_rows, 3, replace=False)] = np.inf
         table = table.set_column(table.schema.get_field_index("fare"), "fare", pa.array(fare))
         table = table.append_column("readings", lists)
+        # A nested list (value counts per level) and a struct (statistics per leaf path).
+        table = table.append_column(
+            "nested", pa.array([[[int(v)] * (v % 3) for v in range(row % 4)] if row % 7 else None for row in range(table.num_rows)])
+        )
+        table = table.append_column(
+            "point", pa.StructArray.from_arrays([pa.array(rng.normal(size=table.num_rows)), table["company"].combine_chunks()], names=["x", "company"])
+        )
         edges = [0, 100, 150, 700, 701, 1200, 1900, 2400]
         return [table.slice(a, b - a).combine_chunks().to_batches()[0] for a, b in itertools.pairwise(edges)]
 
