@@ -67,20 +67,31 @@ def configure_console(verbose: bool = False, stream: TextIO | None = None) -> No
     """Console logging for the command line: beam-ml's warnings always, third-party ones with ``-v``.
 
     ``stream`` defaults to a duplicate of the current fd 2, so the console
-    keeps working while ``execution_log`` points fd 2 at a file.
+    keeps working while ``execution_log`` points fd 2 at a file. A
+    ``sys.stderr`` that has no file descriptor (a notebook's, pytest's
+    ``capsys``) is used as it is: redirecting fd 2 does not reach it.
     """
     root = logging.getLogger()
     if "handler" in _console:
         root.removeHandler(_console.pop("handler"))
     if stream is None:
-        sys.stderr.flush()
-        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+        stream = _console_stream()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
     handler.addFilter(_OwnRecords(verbose))
     root.addHandler(handler)
     _console["handler"] = handler
+
+
+def _console_stream() -> TextIO:
+    """A stream on a duplicate of fd 2 when ``sys.stderr`` is fd 2's, else ``sys.stderr`` itself."""
+    sys.stderr.flush()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return sys.stderr
+    return os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace")
 
 
 def console_verbose() -> bool:

@@ -249,3 +249,15 @@ def test_tensorflow_stages_on_column_names_with_spaces_print_nothing_on_stderr(t
     assert result.stderr.strip() == "", result.stderr  # nothing at all on the console's error stream
     logged = "".join(p.read_text() for p in (root / ".logs").glob("Transform-*.log"))
     assert "oneDNN custom operations" in logged  # TensorFlow's C++ start-up output: routed, not lost
+
+
+def test_in_process_cli_under_a_stderr_without_a_file_descriptor_still_ends_with_failed(tmp_path, monkeypatch, capsys):
+    """A notebook's or pytest's sys.stderr has no fileno(): the console falls back to it."""
+    from beam_ml.run import main
+
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROOT", str(tmp_path))
+    monkeypatch.setenv("FAIL", "1")
+    assert main(["run", PIPELINE_FILE]) == 1
+    assert last_line(capsys.readouterr().err) == "FAILED: Total: RuntimeError: Total was told to fail"
