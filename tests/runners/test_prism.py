@@ -18,6 +18,7 @@ the pushed version (a Unix time), and how rows are laid out in Parquet files
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -41,6 +42,28 @@ PENGUIN = REPO / "examples" / "penguin" / "pipeline.py"
 #: The penguin components that run Beam pipelines: one Prism job each.
 BEAM_COMPONENTS = ("ExampleGen", "UnlabelledExampleGen", "StatisticsGen", "Transform", "Evaluator", "BulkInferrer")
 TRAIN_STEPS = 100
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_prism_left_running():
+    """Stops the Prism job server that in-process runs of this module leave behind.
+
+    Beam keeps one Prism job server per process (``PrismRunner.shared_handle``),
+    and Beam's own DirectRunner, which tests elsewhere use through a plain
+    ``beam.Pipeline()``, runs a pipeline on a Prism it finds there: without
+    this, tests that run after this module would run on Prism. Beam also
+    installs its own SIGINT handler for that server; the previous one comes back.
+    """
+    sigint = signal.getsignal(signal.SIGINT)
+    yield
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+    from apache_beam.utils import shared
+
+    server = PrismRunner.shared_handle.acquire(lambda: None)
+    if server is not None:
+        server.stop()
+    PrismRunner.shared_handle = shared.Shared()
+    signal.signal(signal.SIGINT, sigint)
 
 
 @pytest.fixture(scope="module")
