@@ -146,8 +146,9 @@ class FileColumns(NamedTuple):
     """One file's columns in order and the kind sampled for each.
 
     counts (CSV, whose text carries no types) holds, per column, how many values are
-    non-empty, not integers and not numbers in the whole file: typing sums them over
-    every file of the read. tag is the output the file's rows go to.
+    non-empty and how many are not numbers in the whole file, and 1 if some number is
+    not an integer: typing sums them over every file of the read. tag is the output the
+    file's rows go to.
     """
 
     path: str
@@ -192,7 +193,7 @@ def unify_columns(files: list[FileColumns], declared: Mapping[str, str], max_mix
     mixed = []
     for name, counts in totals.items():
         order[name] = _counted_kind(counts, max_mixed_fraction)
-        if order[name] == "string" and counts[2] < counts[0] and name not in declared:
+        if order[name] == "string" and counts[1] < counts[0] and name not in declared:
             mixed.append(name)
     for name, kind in order.items():
         if kind == "null":
@@ -203,12 +204,12 @@ def unify_columns(files: list[FileColumns], declared: Mapping[str, str], max_mix
 
 
 def _counted_kind(counts, max_mixed_fraction: float) -> str:
-    """The kind of a column from (non-empty, not int, not number) value counts."""
-    non_empty, not_int, not_number = (int(c) for c in counts)
+    """The kind of a column from its (non-empty, not numbers, some non-integer) counts."""
+    non_empty, not_number, fractional = (int(c) for c in counts)
     if non_empty == 0:
         return "null"
     if not_number <= max_mixed_fraction * non_empty:
-        return "int" if not_int == not_number else "float"
+        return "float" if fractional else "int"
     return "string"
 
 
@@ -611,10 +612,9 @@ def _line_starts(data: bytes) -> np.ndarray:
     return starts[starts < len(data)]
 
 
-#: What Arrow's casts take as a number and as an integer (surrounding whitespace is
-#: trimmed before a cast, as _fit does); used to count the values that do not fit.
+#: What Arrow's casts take as a number (surrounding whitespace is trimmed before a
+#: cast, as _fit does); used to count the values that are not numbers.
 _NUMBER = r"^\s*[+-]?(((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|(?i:inf|infinity|nan))\s*$"
-_INTEGER = r"^\s*[+-]?\d+\s*$"
 
 
 def _header(head: bytes, options: ReadOptions) -> tuple[str, ...]:
@@ -625,18 +625,19 @@ def _header(head: bytes, options: ReadOptions) -> tuple[str, ...]:
     return tuple(next(csv.reader(io.StringIO(text), delimiter=options.delimiter), []))
 
 
-def _read_text(open_source, names: tuple[str, ...], options: ReadOptions, newlines_in_values: bool) -> pa.Table:
-    """Every value of a CSV source as text (nulls for null_values), its block size grown
-    for records longer than a block; `open_source()` gives a fresh source per attempt."""
+def _read_typed(open_source, types: Mapping[str, pa.DataType], options: ReadOptions,
+                newlines_in_values: bool) -> pa.Table:
+    """Every value of a CSV source as `types` (nulls for null_values), its block size
+    grown for records longer than a block; `open_source()` gives a fresh source per
+    attempt. Text is not checked for UTF-8 here: reading rejects such rows."""
     skip = 0 if options.column_names is not None else 1
     return _growing_blocks(options.block_bytes, lambda block: pacsv.read_csv(
         open_source(),
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=block, use_threads=True),
+        read_options=pacsv.ReadOptions(column_names=list(types), skip_rows=skip, block_size=block, use_threads=True),
         parse_options=pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=newlines_in_values,
                                          invalid_row_handler=lambda row: "skip"),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                             null_values=list(options.null_values), strings_can_be_null=True,
-                                             check_utf8=False),
+        convert_options=pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values),
+                                             strings_can_be_null=True, check_utf8=False),
     ))
 
 
@@ -652,26 +653,36 @@ def _growing_blocks(block: int, read):
             block *= 4
 
 
-def _value_counts(column: pa.ChunkedArray) -> tuple[int, int, int]:
-    """(non-empty values, values that are not integers, values that are not numbers).
+def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[int, int, int]:
+    """(non-empty values, values that are not numbers, 1 if some number is not an integer).
 
     A column that casts whole costs one vectorised cast; only a column with a misfit is
-    matched against the number patterns to count them.
+    matched against the number pattern to count them.
     """
     values = column.drop_null()
     if len(values) == 0:
         return 0, 0, 0
-    not_number = _misfits(values, pa.float64(), _NUMBER)
-    not_int = len(values) if not_number == len(values) else _misfits(values, pa.int64(), _INTEGER)
-    return len(values), not_int, not_number
+    if pa.types.is_integer(values.type):
+        return len(values), 0, 0
+    if pa.types.is_floating(values.type):
+        return len(values), 0, 1
+    if _casts(values, pa.float64()):
+        numbers = values
+    else:
+        matched = pc.match_substring_regex(values, _NUMBER)
+        numbers = values.filter(matched)
+    return len(values), len(values) - len(numbers), int(len(numbers) > 0 and not _casts(numbers, pa.int64()))
 
 
-def _misfits(values: pa.ChunkedArray, target: pa.DataType, pattern: str) -> int:
-    try:
-        pc.cast(values, target)
-        return 0
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return len(values) - pc.sum(pc.match_substring_regex(values, pattern)).as_py()
+def _casts(values: pa.ChunkedArray, target: pa.DataType) -> bool:
+    """Whether every value casts to `target` (surrounding whitespace trimmed, as _fit does)."""
+    for attempt in (values, None):
+        try:
+            pc.cast(values if attempt is not None else pc.utf8_trim_whitespace(values), target)
+            return True
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return False
 
 
 class CsvFormat(FileFormat):
@@ -701,22 +712,46 @@ class CsvFormat(FileFormat):
         newlines = options.newlines_in_values
         if newlines is None:
             newlines = _QuoteParity().feed(head) if whole else _has_newlines_in_values(path)
-        # Types come from every value of the file, read as text: Arrow parses a file
-        # known to hold no newlines in quoted values twice as fast, so say which it is.
+        text = dict.fromkeys(names, pa.string())
+        sample = head if whole else _last_full_line(head)
         try:
-            if whole:
-                table = _read_text(lambda: pa.BufferReader(head), names, options, newlines)
-            else:
-                with contextlib.ExitStack() as stack:
-                    table = _read_text(lambda: stack.enter_context(
-                        FileSystems.open(path, compression_type=CompressionTypes.AUTO)), names, options, newlines)
+            table = _read_typed(lambda: pa.BufferReader(sample), text, options, newlines or not whole)
+            counts = tuple(_value_counts(table[name]) for name in names)
         except pa.ArrowInvalid as error:
-            raise self.not_this_format(path, error) from error
-        counts = tuple(_value_counts(table[name]) for name in names)
+            if whole:
+                raise self.not_this_format(path, error) from error
+            counts = ((0, 0, 0),) * len(names)  # a head cut inside a long row: guess nothing
+        if not whole:
+            try:
+                counts = self._whole_file_counts(path, names, counts, options, newlines)
+            except pa.ArrowInvalid as error:
+                raise self.not_this_format(path, error) from error
         kinds = tuple(_counted_kind(c, options.max_mixed_fraction) for c in counts)
         columns = FileColumns(path, names, kinds, counts)
         ranges = [(0, -1)] if newlines else _line_ranges(path, options)
         return columns, [WorkItem(tag, path, start, stop, names, newlines) for start, stop in ranges]
+
+    def _whole_file_counts(self, path, names, head_counts, options, newlines):
+        """The value counts of every column over the whole file.
+
+        The file is parsed once with the types its head suggests (numbers where the head
+        holds only numbers): when that parse succeeds, as it does for clean data, those
+        columns are numbers throughout and only the text columns need counting; a value
+        that does not fit them makes the file be read again, all as text. Arrow parses a
+        file known to hold no newlines in quoted values twice as fast, so say which it is.
+        """
+        guess = {name: KIND_TYPES.get(_counted_kind(c, 0.0), pa.string()) if c[0] else pa.string()
+                 for name, c in zip(names, head_counts, strict=True)}
+        with contextlib.ExitStack() as stack:
+            def source():
+                return stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.AUTO))
+            try:
+                table = _read_typed(source, guess, options, newlines)
+            except pa.ArrowInvalid as error:
+                if "conversion error" not in str(error):
+                    raise
+                table = _read_typed(source, dict.fromkeys(names, pa.string()), options, newlines)
+        return tuple(_value_counts(table[name]) for name in names)
 
     def read(self, item, schema, options):
         begin, data = _item_bytes(item)
