@@ -614,6 +614,7 @@ def _line_starts(data: bytes) -> np.ndarray:
 
 #: What Arrow's casts take as a number (surrounding whitespace is trimmed before a
 #: cast, as _fit does); used to count the values that are not numbers.
+_UNTERMINATED = "unterminated quoted value: a quote opened in this row is never closed"
 _NUMBER = r"^\s*[+-]?(((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|(?i:inf|infinity|nan))\s*$"
 
 
@@ -758,6 +759,13 @@ class CsvFormat(FileFormat):
         if not data or data.isspace():  # isspace stops at the first other byte; strip would copy it all
             return
         skip = 1 if begin == 0 and options.column_names is None else 0
+        unterminated = None
+        if item.newlines_in_values and data.count(b'"') % 2:
+            # Arrow would end the value at the end of the file: the last quote opens a
+            # value never closed (the quotes before it pair up), so its row is rejected.
+            start = data.rfind(b"\n", 0, data.rfind(b'"')) + 1
+            unterminated = (data.count(b"\n", 0, start), bytes(data[start:]).decode("utf-8", "replace").rstrip("\r\n"))
+            data = data[:start]
         undecodable: list[tuple[int, str, str]] = []
         try:
             try:
@@ -769,8 +777,10 @@ class CsvFormat(FileFormat):
                 invalid, typed, rejected = self._parse(data, item, schema, options, skip)
         except pa.ArrowInvalid as error:
             raise self.not_this_format(item.path, error) from error
-        if invalid or rejected or undecodable:
+        if invalid or rejected or undecodable or unterminated:
             first_line = _first_line(item.path, begin)
+            if unterminated:
+                yield RejectedRow(item.path, first_line + unterminated[0], unterminated[1], _UNTERMINATED)
             for index, raw, reason in undecodable:
                 yield RejectedRow(item.path, first_line + index, raw, reason)
             yield from self._rejections(item, data, first_line, skip, invalid, rejected)
@@ -836,7 +846,7 @@ class CsvFormat(FileFormat):
                 position = int(starts[found]) + 1
                 invalid_lines.append(found)
             if row.text.count('"') % 2:
-                reason = "unterminated quoted value: a quote opened in this row is never closed"
+                reason = _UNTERMINATED
             else:
                 reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
             yield RejectedRow(item.path, line, row.text, reason)
