@@ -49,6 +49,7 @@ from beam_ml.transforms.formats import (
     RejectedRow,
     WorkItem,
     match_files,
+    mixed_string_columns,
     unify_columns,
 )
 from beam_ml.transforms.threads import map_in_threads
@@ -78,6 +79,7 @@ __all__ = [
     "WriteRejectedRows",
     "assign_splits",
     "ingestion_counts",
+    "mixed_string_columns",
     "read_examples_in_memory",
     "write_examples_in_memory",
 ]
