@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
 
 TEST_REQUIRES = [
     "pytest>=8",
+    "hypothesis==6.170.17",
     "ruff==0.17.6",
     "scikit-learn==1.9.1",
     "pyinstrument==5.1.3",

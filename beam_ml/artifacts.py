@@ -46,6 +46,17 @@ class Artifact:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id}, uri={self.uri!r}, state={self.state})"
 
+    @classmethod
+    def content_fingerprint(cls, uri: str) -> str:
+        """The fingerprint recorded when an artifact of this type is published (and checked by ``check``).
+
+        The bytes of every file by default; a type whose writer is not
+        byte-for-byte deterministic says here what content counts.
+        """
+        from beam_ml import fs
+
+        return fs.fingerprint(uri)
+
 
 _REGISTRY[Artifact.TYPE_NAME] = Artifact
 
@@ -116,6 +127,13 @@ class Anomalies(_SplitArtifact):
 
 class TransformGraph(Artifact):
     """A tf.Transform output directory (transform_fn/ and transformed_metadata/)."""
+
+    @classmethod
+    def content_fingerprint(cls, uri: str) -> str:
+        """Identical for identical inputs although TensorFlow's SavedModel bytes are not (``beam_ml.fingerprints``)."""
+        from beam_ml.fingerprints import saved_model_fingerprint
+
+        return saved_model_fingerprint(uri)
 
 
 class Model(Artifact):

@@ -105,20 +105,21 @@ def _statistics(artifact: ArtifactRecord) -> Iterable[Any]:
             for column in ("feature", "type", "missing", "mean", "std", "min", "median", "max", "unique", "top values"):
                 table.add_column(column, justify="left" if column in ("feature", "type", "top values") else "right")
             for feature in dataset.features:
-                name = feature.path.step[-1] if feature.path.step else feature.name
+                name = ".".join(feature.path.step) if feature.path.step else feature.name  # a struct member: c.f1
                 kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
                 if feature.HasField("num_stats"):
                     n = feature.num_stats
                     common = n.common_stats
                     table.add_row(
-                        name, kind, _pct(common.num_missing, dataset.num_examples),
+                        name, kind, _pct(common.num_missing, common.num_missing + common.num_non_missing),
                         _num(n.mean), _num(n.std_dev), _num(n.min), _num(n.median), _num(n.max), "", "",
                     )
                 elif feature.HasField("string_stats"):
                     s = feature.string_stats
                     top = ", ".join(f"{v.value} ({int(v.frequency)})" for v in s.top_values[:3])
                     table.add_row(
-                        name, kind, _pct(s.common_stats.num_missing, dataset.num_examples),
+                        name, kind, _pct(s.common_stats.num_missing,
+                                         s.common_stats.num_missing + s.common_stats.num_non_missing),
                         "", "", "", "", "", str(s.unique), top,
                     )
                 else:

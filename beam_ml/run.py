@@ -1,12 +1,21 @@
 """The command line: ``python -m beam_ml.run`` (also installed as ``beam-ml``).
 
-    beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-- BEAM ARGS]
+    beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
+    beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
+    beam-ml check    (--pipeline-root DIR | --metadata-url URL)
     beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
     beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
     beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
+
+A run that fails, for whatever reason, ends with ``FAILED: <component>:
+<first line>`` on stderr and a non-zero exit status (1; 130 for Ctrl-C, 143
+for SIGTERM, which mark the run CANCELLED). ``logs`` prints an execution's
+stored traceback and its log file, where third-party output (TensorFlow, absl,
+Beam, Python warnings) goes unless ``run -v`` lets it through to the console.
+``check`` compares the store with the files on disk.
 
 ``status`` and ``cancel`` ask the Dataflow service about the jobs a run
 submitted (their ids are recorded with each execution); see
@@ -31,13 +40,16 @@ import hashlib
 import importlib.util
 import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from beam_ml.dsl import Pipeline
     from beam_ml.metadata.store import MetadataStore
+    from beam_ml.orchestration.runner import LocalDagRunner
 
 ENV_METADATA_URL = "BEAM_ML_METADATA_URL"
 
@@ -74,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a pipeline", description="Run a pipeline; unknown flags and everything after -- go to Beam.")
     run.add_argument("pipeline_file")
     store_flags(run)
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run.set_defaults(handler=_cmd_run)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
@@ -81,6 +95,20 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--pipeline", help="only runs of this pipeline")
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(handler=_cmd_runs)
+
+    logs = commands.add_parser("logs", help="an execution's stored traceback and its log file")
+    logs.add_argument("execution_id", type=int)
+    store_flags(logs)
+    logs.set_defaults(handler=_cmd_logs)
+
+    check = commands.add_parser(
+        "check", help="check the store and compare its LIVE artifacts with the files on disk",
+        description="The store's integrity check, then every LIVE artifact against its files: missing, "
+        "changed (content fingerprint differs from the recorded one) and extra (output directories no "
+        "LIVE artifact owns). Exit status 1 when anything is wrong.",
+    )
+    store_flags(check)
+    check.set_defaults(handler=_cmd_check)
 
     show = commands.add_parser("show", help="show one artifact")
     show.add_argument("artifact_id", type=int)
@@ -144,19 +172,59 @@ def load_pipeline(path: str) -> Pipeline:
 
 def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.dsl import PipelineDefinitionError
+    from beam_ml.orchestration.failures import sigterm_as_interrupt
+    from beam_ml.orchestration.logs import configure_console
     from beam_ml.orchestration.progress import NullProgress, RichProgress
-    from beam_ml.orchestration.runner import LocalDagRunner
+    from beam_ml.orchestration.runner import (
+        LocalDagRunner,  # before the pipeline file's directory joins sys.path
+    )
 
+    configure_console(verbose=args.verbose)
     try:
         pipeline = load_pipeline(args.pipeline_file)
     except PipelineDefinitionError as error:
         raise CliError(str(error)) from error
+    except CliError:
+        raise
+    except Exception as error:
+        traceback.print_exc()
+        return _failed(args.pipeline_file, error)
     if args.pipeline_root:
         pipeline = pipeline.with_root(args.pipeline_root)
     metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
     progress = RichProgress() if sys.stdout.isatty() else NullProgress()
     runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress)
-    result = runner.run(pipeline)
+    with sigterm_as_interrupt():
+        return _run_pipeline(runner, pipeline, metadata_url)
+
+
+def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str | None) -> int:
+    from beam_ml.orchestration.failures import (
+        EXIT_SIGINT,
+        EXIT_SIGTERM,
+        RunAborted,
+        RunCancelled,
+        Terminated,
+    )
+
+    store_flag = f"--metadata-url {metadata_url}" if metadata_url else f"--pipeline-root {pipeline.root}"
+    try:
+        result = runner.run(pipeline)
+    except RunCancelled as cancelled:
+        print(f"run {cancelled.run_id} of {pipeline.name}: CANCELLED", flush=True)
+        _failed(cancelled.component, cancelled.reason)
+        return EXIT_SIGTERM if isinstance(cancelled.__cause__, Terminated) else EXIT_SIGINT
+    except KeyboardInterrupt as interrupt:  # before the run was recorded
+        _failed(None, "cancelled")
+        return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
+    except RunAborted as aborted:
+        saved = _save_traceback(pipeline.root, aborted)
+        print(f"run {aborted.run_id} of {pipeline.name}: FAILED; traceback in {saved}", file=sys.stderr)
+        return _failed(aborted.component, str(aborted))
+    except Exception as error:  # the store could not even be opened
+        saved = _save_traceback(pipeline.root, error)
+        print(f"traceback in {saved}", file=sys.stderr)
+        return _failed(None, f"{type(error).__name__}: {error}")
     cached = sum(1 for n in result.nodes.values() if n.state == "CACHED")
     ran = len(result.ran())
     print(
@@ -166,10 +234,39 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     _print_summaries(result)
     failed = result.failed
     if failed is not None:
-        first_line = (failed.error or "").strip().splitlines()[0] if failed.error else "failed"
-        print(f"FAILED: {failed.node_id}: {first_line}", file=sys.stderr)
-        return 1
+        if failed.execution is not None:
+            print(f"  traceback and log: beam-ml logs {failed.execution.id} {store_flag}", file=sys.stderr)
+        return _failed(failed.node_id, failed.error)
     return 0
+
+
+def _failed(component: str | None, error: object) -> int:
+    """Print the last line of every failed run (``failures.failure_line``) and return the exit status."""
+    from beam_ml.orchestration.failures import EXIT_FAILED, error_summary, failure_line
+
+    text = error_summary(error) if isinstance(error, BaseException) else str(error or "")
+    sys.stdout.flush()
+    print(failure_line(component, text), file=sys.stderr, flush=True)
+    return EXIT_FAILED
+
+
+def _save_traceback(root: str, error: BaseException) -> str:
+    """Write a traceback that the store could not keep; under the root if the disk allows, else in /tmp."""
+    from beam_ml import fs
+
+    text = "".join(traceback.format_exception(error))
+    name = f"error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    places = [os.path.join(fs.local_path(root), ".logs")] if fs.is_local(root) else []
+    for directory in [*places, tempfile.gettempdir()]:
+        path = os.path.join(directory, name)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write(text)
+            return path
+        except OSError:
+            continue
+    return "(nowhere: no disk space)"
 
 
 def _print_summaries(result) -> None:
@@ -224,7 +321,7 @@ def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
             table.add_column(column)
         for run in store.list_runs(args.pipeline, limit=args.limit):
             executions = store.executions_of_run(run.id)
-            failed = [e.component_id for e in executions if e.state == "FAILED"]
+            failed = [e.component_id for e in executions if e.state in ("FAILED", "CANCELLED")]
             table.add_row(
                 str(run.id),
                 run.pipeline,
@@ -236,6 +333,49 @@ def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
                 ", ".join(failed),
             )
     _console().print(table)
+    return 0
+
+
+def _cmd_logs(args: argparse.Namespace, _: list[str]) -> int:
+    with _open_store(args) as store:
+        try:
+            execution = store.get_execution(args.execution_id)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from error
+        run = store.get_run(execution.run_id)
+    print(f"execution {execution.id}: {execution.component_id} in run {run.id} of {run.pipeline}: {execution.state}")
+    print(f"started {_when(execution.started_at)}, took {_took(execution.duration) or '-'}, "
+          f"on {execution.host} (pid {execution.pid})")
+    if "cached_from" in execution.properties:
+        print(f"served from cache: the outputs of execution {execution.properties['cached_from']}")
+    if execution.error:
+        print("\n--- error ---")
+        print(execution.error)
+    log_file = execution.properties.get("log_file")
+    if log_file:
+        print(f"\n--- log: {log_file} ---")
+        try:
+            with open(log_file, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError as error:
+            print(f"(cannot read it: {error.strerror})")
+        else:
+            print(text.rstrip() if text.strip() else "(empty)")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.orchestration.disk_check import check_store_and_disk
+
+    with _open_store(args) as store:
+        live = len(store.artifacts_in_state("LIVE"))
+        problems = check_store_and_disk(store)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in the store or on disk ({live} LIVE artifacts)", file=sys.stderr)
+        return 1
+    print(f"ok: the store is consistent and its {live} LIVE artifacts match their files")
     return 0
 
 

@@ -290,6 +290,13 @@ def parquet_dataset(
     dataset = dataset.map(to_tensors, num_parallel_calls=tf.data.AUTOTUNE)
     if num_epochs != 1:
         dataset = dataset.repeat(num_epochs)
+    if num_epochs is not None:
+        # A generator's length is unknown to tf.data; Keras then learns it by running
+        # out, and warns "Your input ran out of data" at the end of every evaluation.
+        import pyarrow.parquet as pq
+
+        batches = sum(-(-pq.ParquetFile(_open(path)).metadata.num_rows // batch_size) for path in ordered)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches * num_epochs))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

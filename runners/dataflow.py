@@ -49,13 +49,13 @@ class OfflineDataflowRunner(PipelineRunner):
     """Writes the Dataflow job specification of a pipeline, then runs it on the DirectRunner."""
 
     def run_pipeline(self, pipeline, options: PipelineOptions) -> PipelineResult:
-        from apache_beam.runners.direct.direct_runner import DirectRunner
-
+        from beam_ml.runners.direct import SwitchingDirectRunner
         from beam_ml.runners.options import BeamMlOptions
 
         spec_dir = options.view_as(BeamMlOptions).dataflow_job_spec_dir
         write_job_spec(pipeline, options, spec_dir)
-        return DirectRunner().run_pipeline(pipeline, options)
+        # beam-ml's DirectRunner: Beam's would first try Prism (a download, or a Prism already running here).
+        return SwitchingDirectRunner().run_pipeline(pipeline, options)
 
 
 def write_job_spec(pipeline, options: PipelineOptions, spec_dir: str) -> str:

@@ -9,8 +9,10 @@ in the context's notes, which the runner saves with the execution::
 
 Components need no change: ``with ctx.beam_pipeline() as p: ...`` records the
 job when the ``with`` block submits it, before it waits for the job to finish.
-On any other runner (and in offline mode, ``--dataflow_job_spec_dir``) nothing
-is recorded.
+On a portable runner (Prism, Flink) each job's end state is recorded
+instead, and a failed job is explained by its worker's exception
+(``beam_ml.runners.portable_jobs``); on the DirectRunner (and in offline mode,
+``--dataflow_job_spec_dir``) nothing is recorded.
 
 **Asking the service.** :class:`DataflowJobs` wraps ``google-cloud-dataflow-client``
 (``JobsV1Beta3Client``) for ``beam-ml status`` and ``beam-ml cancel``::
@@ -80,6 +82,8 @@ def _recording_pipeline_class() -> type:
     # Defined on first use so that importing this module (the CLI's status/cancel) never imports Beam.
     import apache_beam as beam
 
+    from beam_ml.runners.portable_jobs import RecordedResult, is_portable_result
+
     class JobRecordingPipeline(beam.Pipeline):
         """``beam.Pipeline`` that records the Dataflow job of each ``run()`` (see the module doc)."""
 
@@ -91,6 +95,9 @@ def _recording_pipeline_class() -> type:
             result = super().run(test_runner_api)
             if _is_dataflow(self.runner):
                 record_dataflow_job(result, self._options, self._job_notes)
+            elif is_portable_result(result):
+                # Prism, Flink: the job's end state recorded, a failure named by the worker's exception.
+                return RecordedResult(result, type(self.runner).__name__, self._job_notes)
             return result
 
     return JobRecordingPipeline

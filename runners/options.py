@@ -27,6 +27,16 @@ it. A Flink master on this machine (``localhost:8081``, ``[local]``,
 this process; no Docker); for a remote master Beam's default stays (DOCKER),
 or pass EXTERNAL / PROCESS. See ``beam_ml.runners.flink.cluster``.
 
+**PrismRunner**. Beam's portable reference runner (the Job API and Fn API route
+that Flink and Dataflow take), which Beam would otherwise download at run
+time: the binary built once from the Go module proxy by
+``beam_ml.runners.prism`` is passed as ``--prism_location``, unless the user
+gave one (or a ``--job_endpoint`` of a running Prism); Prism logs warnings
+and errors only unless ``--prism_log_level`` says otherwise. Beam's default
+environment for it is LOOPBACK (the Python workers are this process);
+``--environment_type EXTERNAL --environment_config localhost:PORT`` sends the
+work to a worker pool (``beam_ml.runners.worker_pool``).
+
 **DataflowRunner** (and Flink or portable runs whose workers are not this
 process). beam-ml's code and the user modules loaded so far are shipped to the
 workers as a package built on the fly (``beam_ml.runners.packaging``), unless
@@ -51,6 +61,7 @@ from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
     PortableOptions,
+    PrismRunnerOptions,
     SetupOptions,
     StandardOptions,
 )
@@ -98,6 +109,12 @@ def pipeline_options(beam_args: Sequence[str], *, job_name: str | None = None, *
         _flink_defaults(options, given)
     elif runner == "DataflowRunner":
         _dataflow_defaults(options)
+    elif runner == "PrismRunner":
+        _prism_defaults(options, given)
+    if not workers_in_process(options):
+        from beam_ml.runners.packaging import pickle_user_modules_by_value
+
+        pickle_user_modules_by_value()
     if needs_shipped_code(options):
         from beam_ml.runners.packaging import ship_code
 
@@ -112,7 +129,7 @@ def runner_name(options: PipelineOptions) -> str | None:
         return None if runner is None else type(runner).__name__
     name = runner.rsplit(".", 1)[-1]
     if not name.endswith("Runner"):
-        name = {"direct": "DirectRunner", "flink": "FlinkRunner", "dataflow": "DataflowRunner", "portable": "PortableRunner"}.get(name.lower(), name)
+        name = {"direct": "DirectRunner", "flink": "FlinkRunner", "dataflow": "DataflowRunner", "portable": "PortableRunner", "prism": "PrismRunner"}.get(name.lower(), name)
     return name
 
 
@@ -131,13 +148,19 @@ def needs_shipped_code(options: PipelineOptions) -> bool:
     setup = options.view_as(SetupOptions)
     if setup.setup_file or setup.extra_packages:
         return False
+    return not workers_in_process(options)
+
+
+def workers_in_process(options: PipelineOptions) -> bool:
+    """Whether the pipeline's Python work runs in this process (DirectRunner, LOOPBACK), seeing what it imported."""
     runner = runner_name(options)
     if runner in DIRECT_RUNNERS:
-        return False
-    if runner == "DataflowRunner":
         return True
-    environment = (options.view_as(PortableOptions).environment_type or "DOCKER").upper()
-    return environment not in IN_PROCESS_ENVIRONMENTS
+    if runner == "DataflowRunner":
+        return False
+    default = "LOOPBACK" if runner == "PrismRunner" else "DOCKER"  # each runner's own default
+    environment = (options.view_as(PortableOptions).environment_type or default).upper()
+    return environment in IN_PROCESS_ENVIRONMENTS
 
 
 def is_local_flink_master(master: str | None) -> bool:
@@ -186,6 +209,16 @@ def _flink_defaults(options: PipelineOptions, given: set[str]) -> None:
         flink.flink_version = version
     if not portable.environment_type and is_local_flink_master(flink.flink_master):
         portable.environment_type = "LOOPBACK"
+
+
+def _prism_defaults(options: PipelineOptions, given: set[str]) -> None:
+    prism = options.view_as(PrismRunnerOptions)
+    if "prism_log_level" not in given:
+        prism.prism_log_level = "warn"  # Prism's INFO lines (serving, "pipeline done!") are not for the console
+    if not prism.prism_location and not options.view_as(PortableOptions).job_endpoint:
+        from beam_ml.runners.prism import ensure_prism
+
+        prism.prism_location = str(ensure_prism())
 
 
 def _dataflow_defaults(options: PipelineOptions) -> None:

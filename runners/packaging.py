@@ -10,6 +10,14 @@ into a source distribution built on the fly, with beam-ml's install
 requirements; ``ship_code`` adds it to ``--extra_package`` so Beam stages it and
 every worker pip-installs it before running anything. Packages are cached by
 the hash of their contents: one build per distinct code, not per component.
+
+Not every worker installs staged packages: a Beam worker pool
+(``worker_pool_main``, ``--environment_type EXTERNAL``) starts plain ``python``
+SDK workers that import only what their environment has. So the user modules
+are also pickled by value (``pickle_user_modules_by_value``): a DoFn that
+refers to a function of a user module (tf.Transform's ``preprocessing_fn``)
+carries that function's code, and the worker needs only beam-ml and its
+dependencies installed.
 """
 
 from __future__ import annotations
@@ -60,6 +68,16 @@ def package_sources() -> dict[str, Path]:
         if name.startswith(USER_MODULE_PREFIXES) and getattr(module, "__file__", None):
             files[f"{name}.py"] = Path(module.__file__)
     return files
+
+
+def pickle_user_modules_by_value() -> list[str]:
+    """Have Beam's pickler carry the code of the user modules loaded so far; returns their names."""
+    from apache_beam.internal.cloudpickle import cloudpickle
+
+    names = [name for name in sorted(sys.modules) if name.startswith(USER_MODULE_PREFIXES)]
+    for name in names:
+        cloudpickle.register_pickle_by_value(sys.modules[name])
+    return names
 
 
 def requirements() -> list[str]:

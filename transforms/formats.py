@@ -14,9 +14,16 @@ its non-empty values parse as numbers (the others are then rejected rows), else 
 and the schema's metadata names the columns typed string because their values were mixed.
 Formats whose files carry types (Parquet, Avro, TFRecord, JSON Lines) join them: an int
 column that is float in another file becomes float64, but text in one file and numbers
-in another is a conflict that fails the read, naming both files. A column with no value
-anywhere is declared string. Give a tensorflow_metadata Schema to declare types instead;
-values that do not fit a declared type are rejected, never coerced.
+in another is a conflict that fails the read, naming both files. List-valued columns
+(Parquet and Arrow lists, JSON arrays, multi-valued tf.Example features) and struct
+columns (Parquet structs, JSON objects) have a composite kind: their Arrow type with
+every leaf one of the kinds above, e.g. list<list<float64>>; a list joins a list
+element-wise, a struct joins a struct field by field, and a single value joins a list as
+a one-value list (a tf.Example feature is a list in a file where some example has other
+than one value, else single); a list and a struct do not join, and the read fails naming
+the file. A column with no value anywhere is declared string. Give a tensorflow_metadata
+Schema to declare types instead; values that do not fit a declared type are rejected,
+never coerced.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ FORMATS = ("csv", "parquet", "tfrecord", "avro", "jsonl")
 # The kinds a column can have, in lattice order, and the Arrow type each one is read as.
 KIND_TYPES = {"null": pa.null(), "int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 _KIND_RANK = {kind: rank for rank, kind in enumerate(KIND_TYPES)}
+#: A column's kind: a name of KIND_TYPES, or for list and struct columns their Arrow type
+#: with normalised leaves (`kind_of`).
+Kind = str | pa.DataType
 _SCHEMA_KINDS = {schema_pb2.INT: "int", schema_pb2.FLOAT: "float", schema_pb2.BYTES: "string"}
 _CHUNK = 16 << 20
 #: Read past a CSV work item's byte range to reach the end of its last line.
@@ -153,9 +163,50 @@ class FileColumns(NamedTuple):
 
     path: str
     names: tuple[str, ...]
-    kinds: tuple[str, ...]
+    kinds: tuple[Kind, ...]
     counts: tuple[tuple[int, int, int], ...] | None = None
     tag: str = ""
+
+
+def _is_list_type(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+
+
+def kind_type(kind: Kind) -> pa.DataType:
+    """The Arrow type a column of this kind is read as."""
+    return KIND_TYPES[kind] if isinstance(kind, str) else kind
+
+
+def join_kinds(a: Kind, b: Kind) -> Kind:
+    """The least kind both fit: the lattice join, element-wise for lists, field-wise for structs."""
+    if a == "null" or a == b:
+        return b
+    if b == "null":
+        return a
+    if isinstance(a, str) and isinstance(b, str):
+        return a if _KIND_RANK[a] > _KIND_RANK[b] else b
+    a_list, b_list = not isinstance(a, str) and _is_list_type(a), not isinstance(b, str) and _is_list_type(b)
+    if a_list or b_list:
+        a_item = _kind_of_type(a.value_type) if a_list else a
+        b_item = _kind_of_type(b.value_type) if b_list else b
+        return pa.list_(kind_type(join_kinds(a_item, b_item)))
+    if pa.types.is_struct(kind_type(a)) and pa.types.is_struct(kind_type(b)):
+        fields: dict[str, Kind] = {}
+        for field in [*a, *b]:
+            fields[field.name] = join_kinds(fields.get(field.name, "null"), _kind_of_type(field.type))
+        return pa.struct([pa.field(name, kind_type(kind)) for name, kind in fields.items()])
+    raise ValueError(f"a column is {kind_type(a)} in one place and {kind_type(b)} in another")
+
+
+def _resolve_nulls(kind: Kind) -> pa.DataType:
+    """The final type of a kind: a leaf never seen with a value is string (it can hold any)."""
+    if kind == "null":
+        return pa.string()
+    if isinstance(kind, str):
+        return KIND_TYPES[kind]
+    if _is_list_type(kind):
+        return pa.list_(_resolve_nulls(_kind_of_type(kind.value_type)))
+    return pa.struct([pa.field(f.name, _resolve_nulls(_kind_of_type(f.type))) for f in kind])
 
 
 #: Schema metadata key: the columns typed string because their values mixed numbers and text.
@@ -173,34 +224,33 @@ def unify_columns(files: list[FileColumns], declared: Mapping[str, str], max_mix
     numbers in another is an IngestionError naming both files, unless declared. Sorting
     by path makes the result independent of the order files were sampled in.
     """
-    order: dict[str, str] = {}
-    seen: dict[str, tuple[str, str]] = {}  # column → (a file, its non-null kind)
+    order: dict[str, Kind] = {}
+    seen: dict[str, tuple[str, str]] = {}  # single-valued column → (a file, its non-null kind)
     totals: dict[str, np.ndarray] = {}
-    for file in sorted(files):
+    for file in sorted(files, key=lambda file: file.path):
         for index, (name, kind) in enumerate(zip(file.names, file.kinds, strict=True)):
             if file.counts is not None:
                 totals[name] = totals.get(name, np.zeros(3, np.int64)) + np.asarray(file.counts[index], np.int64)
                 order.setdefault(name, "null")
                 continue
-            known = order.get(name, "null")
-            if kind != "null" and name not in declared:
+            if isinstance(kind, str) and kind != "null" and name not in declared:
                 first = seen.setdefault(name, (file.path, kind))
                 if (kind == "string") != (first[1] == "string"):
                     raise IngestionError(
                         f"column {name!r} is {KIND_TYPES[first[1]]} in {first[0]} but {KIND_TYPES[kind]} in "
                         f"{file.path}: declare its type in a schema, or make the files agree")
-            order[name] = kind if _KIND_RANK[kind] > _KIND_RANK[known] else known
+            try:
+                order[name] = join_kinds(order.get(name, "null"), kind)
+            except ValueError as error:
+                raise IngestionError(f"{file.path}: column {name!r}: {error}") from error
     mixed = []
     for name, counts in totals.items():
         order[name] = _counted_kind(counts, max_mixed_fraction)
         if order[name] == "string" and counts[1] < counts[0] and name not in declared:
             mixed.append(name)
-    for name, kind in order.items():
-        if kind == "null":
-            order[name] = "string"
-    order.update((name, kind) for name, kind in declared.items() if name in order)
+    order.update((name, _declared_kind(kind, order[name])) for name, kind in declared.items() if name in order)
     metadata = {MIXED_COLUMNS_KEY: json.dumps(sorted(mixed)).encode()} if mixed else None
-    return pa.schema([pa.field(name, KIND_TYPES[kind]) for name, kind in order.items()], metadata=metadata)
+    return pa.schema([pa.field(name, _resolve_nulls(kind)) for name, kind in order.items()], metadata=metadata)
 
 
 def _counted_kind(counts, max_mixed_fraction: float) -> str:
@@ -218,10 +268,26 @@ def mixed_string_columns(schema: pa.Schema) -> list[str]:
     return json.loads((schema.metadata or {}).get(MIXED_COLUMNS_KEY, b"[]"))
 
 
-def kind_of(arrow_type: pa.DataType, path: str, column: str) -> str:
-    """The kind an Arrow type is read as; a list holds one value per row."""
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        arrow_type = arrow_type.value_type
+def _declared_kind(declared: str, found: Kind) -> Kind:
+    """A schema's type names the values' kind: a list column stays a list of that kind."""
+    if not isinstance(found, str) and _is_list_type(found):
+        return pa.list_(kind_type(_declared_kind(declared, _kind_of_type(found.value_type))))
+    return declared
+
+
+def kind_of(arrow_type: pa.DataType, path: str, column: str) -> Kind:
+    """The kind an Arrow type is read as: a leaf kind, or a list/struct type of leaf kinds."""
+    try:
+        return _kind_of_type(arrow_type)
+    except TypeError as error:
+        raise IngestionError(f"{path}: column {column!r} has type {arrow_type}, which ingestion does not read") from error
+
+
+def _kind_of_type(arrow_type: pa.DataType) -> Kind:
+    if _is_list_type(arrow_type):
+        return pa.list_(kind_type(_kind_of_type(arrow_type.value_type)))
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([pa.field(f.name, kind_type(_kind_of_type(f.type))) for f in arrow_type])
     if pa.types.is_null(arrow_type):
         return "null"
     if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
@@ -229,7 +295,7 @@ def kind_of(arrow_type: pa.DataType, path: str, column: str) -> str:
     if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
         return "float"
     if pa.types.is_nested(arrow_type) or pa.types.is_dictionary(arrow_type):
-        raise IngestionError(f"{path}: column {column!r} has type {arrow_type}, which ingestion does not read")
+        raise TypeError(arrow_type)
     return "string"
 
 
@@ -380,14 +446,21 @@ def _failing_rows(column: pa.Array, target: pa.DataType, offset: int = 0) -> lis
 
 
 def _single_values(column: pa.Array, name: str, rejector: _Rejector) -> pa.Array:
-    """A list column (tf.Example's features) as one value per row: an empty list is a
-    missing value; a row with several values is rejected, not truncated."""
-    lengths = pc.fill_null(pc.list_value_length(column), 0)
-    for row in np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 1):
-        rejector.add(int(row), f"column {name!r} has {lengths[int(row)].as_py()} values; ingestion reads one per row")
-    one = pc.equal(lengths, 1)
+    """A list column (tf.Example's features) as one value per row, for a column whose kind
+    is single-valued; a row with other than one value is rejected, not truncated or nulled."""
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    for row in np.flatnonzero(valid & (np.nan_to_num(lengths, nan=1) != 1)):
+        rejector.add(int(row), f"column {name!r} has {int(lengths[row])} values where the files' other rows have one")
+    one = pc.fill_null(pc.equal(pc.list_value_length(column), 1), False)
     kept = pc.if_else(one, column, pa.scalar(None, column.type))
     return pc.list_element(kept, 0) if len(kept) else pa.array([], column.type.value_type)
+
+
+def _as_lists(column: pa.Array) -> pa.Array:
+    """Single values as one-value lists (a null stays null): the column joined a list column."""
+    offsets = np.arange(len(column) + 1, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), column, mask=column.is_null())
 
 
 def _fit(column: pa.Array, field: pa.Field, rejector: _Rejector) -> pa.Array:
@@ -420,8 +493,10 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, d
             columns.append(pa.nulls(batch.num_rows, field.type))
             continue
         column = batch.column(index)
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        if _is_list_type(column.type) and not _is_list_type(field.type):
             column = _single_values(column, field.name, rejector)
+        elif _is_list_type(field.type) and not _is_list_type(column.type) and not pa.types.is_null(column.type):
+            column = _as_lists(column)
         columns.append(_fit(column, field, rejector))
     for name in set(batch.schema.names) - set(schema.names):
         for row in np.flatnonzero(batch.column(name).is_valid().to_numpy(zero_copy_only=False)):
@@ -436,12 +511,13 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> tuple[pa.RecordBatch, d
 
 def _sampled_columns(path: str, schemas: list[pa.Schema]) -> FileColumns:
     """A file's columns from the schemas of its sampled batches, each the join of its kinds."""
-    kinds: dict[str, str] = {}
+    kinds: dict[str, Kind] = {}
     for schema in schemas:
         for field in schema:
-            kind = kind_of(field.type, path, field.name)
-            known = kinds.get(field.name, "null")
-            kinds[field.name] = kind if _KIND_RANK[kind] > _KIND_RANK[known] else known
+            try:
+                kinds[field.name] = join_kinds(kinds.get(field.name, "null"), kind_of(field.type, path, field.name))
+            except ValueError as error:
+                raise IngestionError(f"{path}: column {field.name!r}: {error}") from error
     return FileColumns(path, tuple(kinds), tuple(kinds.values()))
 
 
@@ -492,9 +568,34 @@ class _RecordFormat(FileFormat):
 
 class TFRecordFormat(_RecordFormat):
     """TFRecord files of serialized tf.Example (TFX ExampleGen's output), parsed by
-    tfx_bsl's C++ decoder without TensorFlow; gzip is detected from the file name."""
+    tfx_bsl's C++ decoder without TensorFlow; gzip is detected from the file name.
+
+    Every tf.Example feature is a list. A feature that every example having it holds with
+    exactly one value is read as a single-valued column (as a CSV column would be); any
+    other (several values, or an empty list, which is present and not missing) is a list
+    column. That is decided from the whole file, not its head, so where a multi-valued
+    example sits in the file never changes how the feature is stored.
+    """
 
     name = "tfrecord"
+
+    def plan(self, tag, path, options):
+        kinds: dict[str, Kind] = {}
+        multi: set[str] = set()
+        try:
+            for batch in self._batches(path, options):
+                for field, column in zip(batch.schema, batch.columns, strict=True):
+                    kinds[field.name] = join_kinds(kinds.get(field.name, "null"), kind_of(field.type, path, field.name))
+                    if pa.types.is_null(column.type):  # no example of this batch has the feature
+                        continue
+                    if pc.any(pc.not_equal(pc.list_value_length(column), 1)).as_py():
+                        multi.add(field.name)
+        except (OSError, ValueError, EOFError, pa.ArrowException) as error:
+            raise self.not_this_format(path, error) from error
+        singles = {name: _kind_of_type(kind.value_type) for name, kind in kinds.items()
+                   if name not in multi and not isinstance(kind, str)}
+        kinds.update(singles)
+        return FileColumns(path, tuple(kinds), tuple(kinds.values())), [WorkItem(tag, path, 0, -1)]
 
     def _batches(self, path, options, limit=None):
         decoder = ExamplesToRecordBatchDecoder()
@@ -951,13 +1052,29 @@ class JsonLinesFormat(FileFormat):
             table = pajson.read_json(pa.BufferReader(b"\n".join(line for _, line in numbered)), parse_options=parse)
         except pa.ArrowInvalid as error:
             if len(numbered) == 1:
-                index, line = numbered[0]
-                yield RejectedRow(path, index, line.decode("utf-8", "replace"), f"does not parse as a row of the schema: {error}")
+                yield from self._parse_alone(path, numbered[0], schema, error)
                 return
             half = len(numbered) // 2
             yield from self._parse(path, numbered[:half], schema, parse)
             yield from self._parse(path, numbered[half:], schema, parse)
             return
+        yield from self._conformed(path, numbered, table, schema)
+
+    def _parse_alone(self, path, numbered_line, schema, error) -> Iterator[pa.RecordBatch | RejectedRow]:
+        """A line that does not parse with the schema's types. Where that is only because it
+        has a single value where the column holds lists, it is read with that value as a
+        one-value list; otherwise it is rejected."""
+        index, line = numbered_line
+        try:
+            table = pajson.read_json(pa.BufferReader(line))
+        except pa.ArrowInvalid:
+            table = None
+        if table is None or not all(_single_for_list(field, schema) for field in table.schema):
+            yield RejectedRow(path, index, line.decode("utf-8", "replace"), f"does not parse as a row of the schema: {error}")
+            return
+        yield from self._conformed(path, [numbered_line], table, schema)
+
+    def _conformed(self, path, numbered, table, schema) -> Iterator[pa.RecordBatch | RejectedRow]:
         row = 0
         for batch in table.to_batches():
             out, rejected = conform(batch, schema)
@@ -967,6 +1084,22 @@ class JsonLinesFormat(FileFormat):
             if out.num_rows:
                 yield out
             row += batch.num_rows
+
+
+def _single_for_list(field: pa.Field, schema: pa.Schema) -> bool:
+    """Whether a column parsed on its own is the schema's, or its single value where the
+    schema has a list of that kind."""
+    index = schema.get_field_index(field.name)
+    if index < 0 or pa.types.is_null(field.type):
+        return index >= 0
+    expected = schema.field(index).type
+    found = _kind_of_type(field.type)
+    if found == _kind_of_type(expected):
+        return True
+    if _is_list_type(expected) and not _is_list_type(field.type):
+        wanted = _kind_of_type(expected.value_type)
+        return found == wanted or (found, wanted) == ("int", "float")  # as Arrow reads an int as a float
+    return False
 
 
 FILE_FORMATS: dict[str, FileFormat] = {

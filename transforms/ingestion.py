@@ -149,7 +149,16 @@ def _bytes_hash(value: bytes) -> int:
 
 def _column_hash(column: pa.Array) -> np.ndarray:
     """A stable 64-bit hash per value: numbers by their bits, text by blake2b of each
-    distinct value (dictionary-encoded, so a repeated value is hashed once)."""
+    distinct value (dictionary-encoded, so a repeated value is hashed once); a list by its
+    values and their positions, a struct by its fields' hashes."""
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        return _list_hash(column)
+    if pa.types.is_struct(column.type):
+        hashes = np.zeros(len(column), dtype=np.uint64)
+        for index, field in enumerate(column.type):
+            salt = np.uint64(_bytes_hash(field.name.encode()))
+            hashes = _mix(hashes ^ _mix(_column_hash(column.field(index)) ^ salt))
+        return np.where(column.is_null().to_numpy(zero_copy_only=False), _NULL_HASH, hashes)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         values = pc.fill_null(column, 0).to_numpy(zero_copy_only=False)
         if values.dtype.kind == "f":
@@ -159,6 +168,21 @@ def _column_hash(column: pa.Array) -> np.ndarray:
         encoded = pc.dictionary_encode(column.cast(pa.string()))
         distinct = np.array([_bytes_hash(v.encode()) for v in encoded.dictionary.to_pylist()] or [0], np.uint64)
         hashes = distinct[pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)]
+    return np.where(column.is_null().to_numpy(zero_copy_only=False), _NULL_HASH, hashes)
+
+
+def _list_hash(column: pa.Array) -> np.ndarray:
+    """Per row, a hash of its values in order: each value's hash mixed with its position,
+    summed per row (wrapping), then mixed with the row's length."""
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = pc.list_flatten(column)
+    parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    positions = (np.arange(len(values), dtype=np.int64) - starts[parents]).astype(np.uint64)
+    sums = np.zeros(len(column), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.add.at(sums, parents, _mix(_column_hash(values) ^ _mix(positions)))
+    hashes = _mix(sums ^ lengths.astype(np.uint64))
     return np.where(column.is_null().to_numpy(zero_copy_only=False), _NULL_HASH, hashes)
 
 

@@ -5,8 +5,8 @@ small frozen dataclasses of numpy arrays (labels, predictions, optional
 example weights) holding many examples, so every update is vectorised numpy
 and never a per-example Python loop. The accumulators are fixed-size numpy
 arrays that merge by addition, so the result does not depend on how a runner
-splits and merges the work (tests/transforms/test_metrics.py checks that
-contract for every CombineFn).
+splits and merges the work (tests/contracts/test_metric_combine_fns.py checks
+that contract for every CombineFn).
 
 `ComputeMetrics` takes a PCollection of Arrow record batches with a label
 column, a prediction column, an optional weight column and the slice feature
@@ -181,13 +181,18 @@ def _new_or_check(acc: np.ndarray | None, shape: tuple[int, ...], what: str) -> 
 
 
 def _merge_arrays(accumulators: Iterable[np.ndarray | None], what: str) -> np.ndarray | None:
-    """Sums the non-empty accumulators into the first one (mutating only that one)."""
-    result: np.ndarray | None = None
-    for acc in accumulators:
+    """Sums the accumulators into the first one, mutating only that one (Beam's contract).
+
+    When the first is still empty (None), the sum starts from a copy of the next one:
+    the runner may still hold the others.
+    """
+    parts = iter(accumulators)
+    result = next(parts)
+    for acc in parts:
         if acc is None:
             continue
         if result is None:
-            result = acc
+            result = acc.copy()
         else:
             _new_or_check(result, acc.shape, what)
             result += acc

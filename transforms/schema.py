@@ -59,7 +59,8 @@ def infer_schema(
 ) -> schema_pb2.Schema:
     """Infers a Schema from statistics, as `tfdv.infer_schema` does.
 
-    Per feature: the type; presence (min_count 1 when present at all, min_fraction
+    Members of a struct feature (statistics path `c.f1`) go in the struct's
+    `struct_domain`. Per feature: the type; presence (min_count 1 when present at all, min_fraction
     1.0 when never missing); a fixed `shape` when `infer_feature_shape` and the
     feature always has the same number of values, else `value_count`; and a
     domain chosen in TFDV's order: raw BYTES get none, then a bool domain, an
@@ -80,14 +81,21 @@ def infer_schema(
     """
     dataset = default_dataset_statistics(statistics)
     schema = schema_pb2.Schema()
+    structs: dict[tuple[str, ...], schema_pb2.Feature] = {}
     for stats in dataset.features:
         if common_statistics(stats) is None:
             # Composite features (sparse, weighted) have no common stats and no
             # column of their own: TFDV drops them before inferring.
             continue
-        feature = schema.feature.add(name=feature_name(stats), type=schema_feature_type(stats))
+        path = tuple(stats.path.step) if stats.HasField("path") else (stats.name,)
+        # A struct's member goes in its struct's struct_domain, under its own name.
+        parent = structs[path[:-1]].struct_domain if len(path) > 1 and path[:-1] in structs else schema
+        name = path[-1] if parent is not schema else feature_name(stats)
+        feature = parent.feature.add(name=name, type=schema_feature_type(stats))
+        if feature.type == schema_pb2.STRUCT:
+            structs[path] = feature
         _init_presence_and_shape(stats, feature, infer_feature_shape=infer_feature_shape)
-        _init_domain(stats, feature, schema, max_string_domain_size)
+        _init_domain(stats, feature, schema, max_string_domain_size, feature_name(stats))
     return schema
 
 
@@ -230,8 +238,10 @@ def _init_domain(
     feature: schema_pb2.Feature,
     schema: schema_pb2.Schema,
     max_string_domain_size: int,
+    path_name: str,
 ) -> None:
-    """Chooses at most one domain, in TFDV's order of candidates."""
+    """Chooses at most one domain, in TFDV's order of candidates; a string domain is
+    schema-level, named after the feature's path (`c.f1` for a struct member)."""
     types = statistics_pb2.FeatureNameStatistics
     if stats.type == types.BYTES or stats.string_stats.invalid_utf8_count > 0:
         return
@@ -254,7 +264,7 @@ def _init_domain(
         # Like TFDV: mark the strings as integers but do not bound them.
         feature.int_domain.SetInParent()
     elif len(values) <= max_string_domain_size:
-        domain = schema.string_domain.add(name=_unique_domain_name(schema, feature.name))
+        domain = schema.string_domain.add(name=_unique_domain_name(schema, path_name))
         domain.value.extend(values)
         feature.domain = domain.name
 

@@ -22,18 +22,20 @@ This module never imports TensorFlow: a data-only pipeline starts fast.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import pickle
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.pvalue import PCollection
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx_bsl import sketches
 
 from beam_ml.transforms.threads import map_in_threads
@@ -50,6 +52,8 @@ _FeatureType = statistics_pb2.FeatureNameStatistics.Type
 _INT = statistics_pb2.FeatureNameStatistics.INT
 _FLOAT = statistics_pb2.FeatureNameStatistics.FLOAT
 _STRING = statistics_pb2.FeatureNameStatistics.STRING
+_BYTES = statistics_pb2.FeatureNameStatistics.BYTES
+_STRUCT = statistics_pb2.FeatureNameStatistics.STRUCT
 
 # TFDV's names and sketch sizes, kept so our output reads like theirs.
 ALL_EXAMPLES_SLICE = "All Examples"
@@ -87,6 +91,7 @@ class StatsOptions:
     weighted_frequency_threshold: float = 1.0
     weight_feature: str | None = None
     slice_features: tuple[str, ...] = ()
+    schema: schema_pb2.Schema | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sample_rate <= 1.0:
@@ -106,6 +111,23 @@ class StatsOptions:
         # A list would make the options unhashable and mutable behind our back.
         object.__setattr__(self, "slice_features", tuple(self.slice_features))
 
+    def with_schema(self, schema: schema_pb2.Schema | None) -> StatsOptions:
+        """A copy that reads the schema's claims as TFDV's StatsOptions.schema does: an INT or
+        FLOAT feature it marks categorical gets string statistics (unique, top values), a
+        feature with an image_domain is reported as BYTES (sizes, no top values)."""
+        return dataclasses.replace(self, schema=schema)
+
+    @functools.cached_property
+    def categorical_paths(self) -> frozenset[tuple[str, ...]]:
+        """Paths of the numeric features the schema marks categorical (TFDV's is_categorical_feature)."""
+        return frozenset(path for path, feature in _schema_leaves(self.schema) if _is_categorical_numeric(feature))
+
+    @functools.cached_property
+    def bytes_paths(self) -> frozenset[tuple[str, ...]]:
+        """Paths of the features the schema declares raw bytes (an image_domain, as TFDV)."""
+        return frozenset(path for path, feature in _schema_leaves(self.schema)
+                         if feature.WhichOneof("domain_info") == "image_domain")
+
     def with_sampling(self, sample_rate: float, seed: int = 0) -> StatsOptions:
         """A copy that summarises a reproducible Bernoulli sample of the rows."""
         return dataclasses.replace(self, sample_rate=sample_rate, seed=seed)
@@ -119,25 +141,63 @@ class StatsOptions:
         return dataclasses.replace(self, slice_features=slice_features)
 
 
+def _schema_leaves(schema: schema_pb2.Schema | None, prefix: tuple[str, ...] = ()):
+    """(path, feature) of every feature of a schema, struct members by their path."""
+    if schema is None:
+        return
+    for feature in schema.feature:
+        path = (*prefix, feature.name)
+        yield path, feature
+        if feature.HasField("struct_domain"):
+            yield from _schema_leaves(feature.struct_domain, path)
+
+
+def _is_categorical_numeric(feature: schema_pb2.Feature) -> bool:
+    if feature.type == schema_pb2.INT:
+        return (feature.HasField("int_domain") and feature.int_domain.is_categorical) or feature.WhichOneof(
+            "domain_info"
+        ) in ("bool_domain", "natural_language_domain")
+    if feature.type == schema_pb2.FLOAT:
+        return feature.HasField("float_domain") and feature.float_domain.is_categorical
+    return False
+
+
 # ---------------------------------------------------------------------------
 # Reading a column
 # ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _ColumnView:
-    """One column of a batch, reduced to what every statistic needs.
+class _Level:
+    """One nesting level of a feature: the value count of each present element (a row at
+    the top level, a list or struct element below) and the batch row it belongs to."""
 
-    `num_values` holds the value count of each present row (from list
-    offsets, 1 for flat columns); `values` holds the non-null leaf values and
-    `value_rows` the batch row each of them came from (to look up weights).
+    num_values: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class _ColumnView:
+    """One feature of a batch, reduced to what every statistic needs.
+
+    `levels` holds, per nesting level (TFDV's presence and valency), the value
+    counts of the present elements; a flat column is one level of single
+    values. `innermost` holds, for a nested feature, each present top element's
+    count of innermost values (TFDV's value counts of a nested feature).
+    `values` holds the non-null leaf values and `value_rows` the batch row each
+    came from (to look up weights). `present` marks the top elements present.
     """
 
     feature_type: _FeatureType | None
     present: np.ndarray
-    num_values: np.ndarray
+    levels: tuple[_Level, ...]
+    innermost: np.ndarray | None
     values: pa.Array
     value_rows: np.ndarray
+
+    @property
+    def num_values(self) -> np.ndarray:
+        return self.levels[0].num_values
 
 
 def _feature_type(arrow_type: pa.DataType, name: str) -> _FeatureType | None:
@@ -155,47 +215,74 @@ def _feature_type(arrow_type: pa.DataType, name: str) -> _FeatureType | None:
         or pa.types.is_large_binary(arrow_type)
     ):
         return _STRING
+    if pa.types.is_struct(arrow_type):
+        return _STRUCT
     raise TypeError(
         f"feature {name!r} has Arrow type {arrow_type}; statistics support integer, "
-        "floating point, string and binary columns, flat or as list<...>/large_list<...>"
+        "floating point, string, binary and struct values, flat or in (nested) lists"
     )
 
 
 def _is_list(arrow_type: pa.DataType) -> bool:
-    """Multi-valued features arrive as list or large_list columns."""
-    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+    """Multi-valued features arrive as list, large_list or fixed_size_list columns."""
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
 
 
-def _view_column(array: pa.Array, name: str) -> _ColumnView:
-    """Splits a flat or list column into presence, per-row value counts and leaf values."""
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+def _decoded(array: pa.Array) -> pa.Array:
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+
+
+def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> _ColumnView:
+    """Splits a column into its nesting levels, innermost counts and leaf values.
+
+    `rows` are the batch rows of the array's elements (a struct field's elements
+    belong to their struct's rows); by default the array is a batch column.
+    Each list level is flattened in turn; a non-list array at the top counts
+    as one level of one value per present element, as TFDV counts a flat
+    column (and wraps a flat struct).
+    """
+    array = _decoded(array)
+    if rows is None:
+        rows = np.arange(len(array), dtype=np.int64)
     present = array.is_valid().to_numpy(zero_copy_only=False)
     if not _is_list(array.type):
-        return _ColumnView(
-            feature_type=_feature_type(array.type, name),
-            present=present,
-            num_values=np.ones(int(present.sum()), dtype=np.int64),
-            values=array.drop_null(),
-            value_rows=np.flatnonzero(present),
-        )
-    leaf_type = array.type.value_type
-    if _is_list(leaf_type) or pa.types.is_dictionary(leaf_type):
-        raise TypeError(f"feature {name!r} has Arrow type {array.type}; nested lists are not supported")
-    lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
-    values = array.flatten()
-    value_rows = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
-    if values.null_count:
-        valid = values.is_valid()
-        value_rows = value_rows[valid.to_numpy(zero_copy_only=False)]
-        values = values.filter(valid)
-    return _ColumnView(
-        feature_type=_feature_type(leaf_type, name),
-        present=present,
-        num_values=lengths[present].astype(np.int64),
-        values=values,
-        value_rows=value_rows,
-    )
+        level = _Level(np.ones(int(present.sum()), dtype=np.int64), rows[present])
+        leaf = array.filter(pa.array(present)) if array.null_count else array
+        return _ColumnView(_feature_type(array.type, name), present, (level,), None, leaf, rows[present])
+    levels = []
+    top = np.arange(len(array), dtype=np.int64)  # each element's top element
+    num_top = len(array)
+    while _is_list(array.type):
+        valid = array.is_valid().to_numpy(zero_copy_only=False)
+        lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        levels.append(_Level(lengths[valid], rows[valid]))
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        array, rows, top = _decoded(pc.list_flatten(array)), rows[parents], top[parents]
+    innermost = None
+    if len(levels) > 1:
+        # Innermost values (nulls included, as TFDV counts them) per present top element.
+        innermost = np.bincount(top, minlength=num_top)[present].astype(np.int64)
+    if array.null_count:
+        valid = array.is_valid()
+        rows = rows[valid.to_numpy(zero_copy_only=False)]
+        array = array.filter(valid)
+    return _ColumnView(_feature_type(array.type, name), present, tuple(levels), innermost, array, rows)
+
+
+def _enumerate_features(
+    path: tuple[str, ...], array: pa.Array, rows: np.ndarray | None = None
+) -> Iterator[tuple[tuple[str, ...], _ColumnView]]:
+    """A column's features: itself, and for struct values each field (recursively) by path.
+
+    A struct field's elements are the struct values, each belonging to its row,
+    so the field's statistics count per struct value (TFDV's child features).
+    """
+    view = _view_column(array, ".".join(path), rows)
+    yield path, view
+    if view.feature_type == _STRUCT:
+        structs = view.values  # the present struct values, every list level flattened
+        for index, field in enumerate(structs.type):
+            yield from _enumerate_features((*path, field.name), structs.field(index), view.value_rows)
 
 
 def _example_weights(batch: pa.RecordBatch, weight_feature: str) -> np.ndarray:
@@ -258,6 +345,11 @@ class _Moments:
             self.weight, self.mean, self.m2 = weight, mean, m2
             return
         total = self.weight + weight
+        if not (math.isfinite(self.mean) and math.isfinite(mean)):
+            # An infinite value: the mean is that infinity (NaN with both signs), as the
+            # sum over the count would give, and no spread; the same in any merge order.
+            self.weight, self.mean, self.m2 = total, self.mean + mean, math.nan
+            return
         delta = mean - self.mean
         self.mean += delta * (weight / total)
         self.m2 += m2 + delta * delta * (self.weight * weight / total)
@@ -273,7 +365,8 @@ class _Moments:
 
 @dataclass
 class _Presence:
-    """How many rows have the feature and how many values they carry (TFDV's common stats)."""
+    """How many rows (or, below the top nesting level, elements) have the feature and how
+    many values they carry: TFDV's common stats, or one level's presence and valency."""
 
     num_values_sketch: sketches.QuantilesSketch
     num_non_missing: int = 0
@@ -283,8 +376,8 @@ class _Presence:
     weighted_num_non_missing: float = 0.0
     weighted_tot_num_values: float = 0.0
 
-    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
-        counts = view.num_values
+    def add(self, counts: np.ndarray, rows: np.ndarray, weights: np.ndarray | None) -> None:
+        """`counts`: the value counts of the present elements; `rows`: their batch rows."""
         self.num_non_missing += int(counts.size)
         if counts.size:
             self.min_num_values = min(self.min_num_values, int(counts.min()))
@@ -294,7 +387,7 @@ class _Presence:
             distinct, frequency = np.unique(counts, return_counts=True)
             self.num_values_sketch.AddValues(pa.array(distinct), pa.array(frequency.astype(np.float64)))
         if weights is not None:
-            present_weights = weights[view.present]
+            present_weights = weights[rows]
             self.weighted_num_non_missing += float(np.sum(present_weights))
             self.weighted_tot_num_values += float(np.sum(counts * present_weights))
 
@@ -400,12 +493,13 @@ class _Strings:
     def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
         if not len(view.values):
             return
-        self.total_bytes += int(pc.sum(pc.binary_length(view.values)).as_py())
-        self.distinct.AddValues(view.values)
-        self.top_values.AddValues(view.values)
+        values = view.values  # numbers too: the sketches render them as TFDV's top values read
+        self.total_bytes += _text_bytes(values)
+        self.distinct.AddValues(values)
+        self.top_values.AddValues(values)
         if weights is not None:
             # TFDV feeds Misra-Gries float32 weights; doing the same keeps counts identical.
-            self.weighted_top_values.AddValues(view.values, pa.array(weights[view.value_rows], pa.float32()))
+            self.weighted_top_values.AddValues(values, pa.array(weights[view.value_rows], pa.float32()))
 
     def merge(self, other: _Strings) -> None:
         self.total_bytes += other.total_bytes
@@ -415,19 +509,77 @@ class _Strings:
             self.weighted_top_values.Merge(other.weighted_top_values)
 
 
+def _text_bytes(values: pa.Array) -> int:
+    """Total length of the values as text: bytes of strings; for a categorical numeric
+    feature, the length of Python's str of each number, as TFDV's avg_length counts it."""
+    if pa.types.is_integer(values.type):
+        return int(pc.sum(pc.binary_length(pc.cast(values, pa.string()))).as_py() or 0)
+    if pa.types.is_floating(values.type):
+        return sum(len(str(v)) for v in values.to_numpy(zero_copy_only=False).tolist())
+    return int(pc.sum(pc.binary_length(values)).as_py() or 0)
+
+
+@dataclass
+class _Bytes:
+    """Value statistics of a feature the schema declares raw bytes (an image_domain), as
+    TFDV's BytesStatistics: sizes only; such values have no meaningful top values."""
+
+    total_bytes: int = 0
+    min_bytes: int = np.iinfo(np.int64).max
+    max_bytes: int = -1
+
+    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+        if not len(view.values):
+            return
+        lengths = pc.binary_length(view.values)
+        self.total_bytes += int(pc.sum(lengths).as_py())
+        self.min_bytes = min(self.min_bytes, int(pc.min(lengths).as_py()))
+        self.max_bytes = max(self.max_bytes, int(pc.max(lengths).as_py()))
+
+    def merge(self, other: _Bytes) -> None:
+        self.total_bytes += other.total_bytes
+        self.min_bytes = min(self.min_bytes, other.min_bytes)
+        self.max_bytes = max(self.max_bytes, other.max_bytes)
+
+
 @dataclass
 class _Feature:
-    """All partial statistics of one feature; the value part is created once the type is known."""
+    """All partial statistics of one feature; the value part is created once the type is known.
+
+    `deeper` holds the presence and valency of nesting levels below the top one,
+    and `innermost` each example's count of innermost values, for nested lists.
+    The schema's claims (`categorical`, `raw_bytes`) apply only when the values'
+    type agrees, as in TFDV: statistics also serve to detect a wrong schema.
+    """
 
     presence: _Presence
+    categorical: bool = False
+    raw_bytes: bool = False
+    deeper: list[_Presence] = field(default_factory=list)
+    innermost: _Presence | None = None
     feature_type: _FeatureType | None = None
     numeric: _Numeric | None = None
     strings: _Strings | None = None
+    bytes_: _Bytes | None = None
 
     def add(self, view: _ColumnView, weights: np.ndarray | None, options: StatsOptions, name: str) -> None:
         self._settle_type(view.feature_type, name)
-        self.presence.add(view, weights)
-        if self.feature_type == _STRING:
+        top = view.levels[0]
+        self.presence.add(top.num_values, top.rows, weights)
+        if len(view.levels) > 1:
+            if not self.deeper:
+                self.deeper = [_Presence(_new_quantiles_sketch(options)) for _ in view.levels[1:]]
+                self.innermost = _Presence(_new_quantiles_sketch(options))
+            elif len(self.deeper) != len(view.levels) - 1:
+                raise TypeError(f"feature {name!r} is nested {len(self.deeper) + 1} and {len(view.levels)} levels deep")
+            for presence, level in zip(self.deeper, view.levels[1:], strict=True):
+                presence.add(level.num_values, level.rows, weights)
+            self.innermost.add(view.innermost, top.rows, weights)
+        if self.feature_type == _STRING and self.raw_bytes:
+            if self.bytes_ is None:
+                self.bytes_ = _Bytes()
+            self.bytes_.add(view, weights)
+        elif self.feature_type == _STRING or (self.categorical and self.feature_type in (_INT, _FLOAT)):
             if self.strings is None:
                 self.strings = _Strings(
                     distinct=sketches.KmvSketch(_KMV_BUCKETS),
@@ -442,6 +594,11 @@ class _Feature:
                     weighted_quantiles=_new_quantiles_sketch(options) if weights is not None else None,
                 )
             self.numeric.add(view, weights)
+
+    @property
+    def leaf_presence(self) -> _Presence:
+        """The innermost level's presence: its total is the feature's number of values."""
+        return self.deeper[-1] if self.deeper else self.presence
 
     def _settle_type(self, feature_type: _FeatureType | None, name: str) -> None:
         """An all-null batch says nothing about the type; two real types must agree."""
@@ -458,24 +615,45 @@ class _Feature:
     def merge(self, other: _Feature, name: str) -> None:
         self._settle_type(other.feature_type, name)
         self.presence.merge(other.presence)
+        if other.deeper and not self.deeper:
+            self.deeper, self.innermost = _adopted(other.deeper), _adopted(other.innermost)
+        elif other.deeper:
+            for mine, theirs in zip(self.deeper, other.deeper, strict=True):
+                mine.merge(theirs)
+            self.innermost.merge(other.innermost)
         self.numeric = _merge_optional(self.numeric, other.numeric)
         self.strings = _merge_optional(self.strings, other.strings)
+        self.bytes_ = _merge_optional(self.bytes_, other.bytes_)
 
     def compact(self) -> None:
-        self.presence.num_values_sketch.Compact()
+        for presence in [self.presence, *self.deeper, *([self.innermost] if self.innermost else [])]:
+            presence.num_values_sketch.Compact()
         if self.numeric is not None:
             self.numeric.quantiles.Compact()
             if self.numeric.weighted_quantiles is not None:
                 self.numeric.weighted_quantiles.Compact()
 
 
-_Part = TypeVar("_Part", _Numeric, _Strings)
+_Part = TypeVar("_Part", _Numeric, _Strings, _Bytes)
+_Owned = TypeVar("_Owned")
+
+
+def _adopted(part: _Owned) -> _Owned:
+    """A copy of a part of another accumulator, for the first accumulator to own.
+
+    Beam's merge_accumulators may change only its first accumulator: the runner may
+    still hold the others. Sharing a part the first lacks would let later merges,
+    compaction and extract_output (which finalises sketches) change the other one
+    too, so only what is adopted is copied (a pickle round trip: the sketches
+    pickle, and it is faster than copy.deepcopy).
+    """
+    return pickle.loads(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _merge_optional(mine: _Part | None, theirs: _Part | None) -> _Part | None:
-    """Merges into `mine` when both exist; otherwise adopts whichever exists (Beam hands it over)."""
+    """Merges into `mine` when both exist; otherwise keeps whichever exists (a copy of theirs)."""
     if mine is None:
-        return theirs
+        return None if theirs is None else _adopted(theirs)
     if theirs is not None:
         mine.merge(theirs)
     return mine
@@ -487,21 +665,28 @@ class _Slice:
 
     num_examples: int = 0
     weighted_num_examples: float = 0.0
-    features: dict[str, _Feature] = field(default_factory=dict)
+    features: dict[tuple[str, ...], _Feature] = field(default_factory=dict)
 
     def add(self, batch: pa.RecordBatch, options: StatsOptions) -> None:
         weights = _example_weights(batch, options.weight_feature) if options.weight_feature else None
         self.num_examples += batch.num_rows
         if weights is not None:
             self.weighted_num_examples += float(np.sum(weights))
-        work = []
-        for name, array in zip(batch.schema.names, batch.columns, strict=True):
-            feature = self.features.get(name)
-            if feature is None:
-                feature = self.features[name] = _Feature(presence=_Presence(_new_quantiles_sketch(options)))
-            work.append((feature, array, name))
-        # Features are independent: add them in threads (see beam_ml.transforms.threads).
-        map_in_threads(lambda item: item[0].add(_view_column(item[1], item[2]), weights, options, item[2]), work)
+        for field_ in batch.schema:
+            for path in _feature_paths((field_.name,), field_.type):
+                if path not in self.features:
+                    self.features[path] = _Feature(
+                        presence=_Presence(_new_quantiles_sketch(options)),
+                        categorical=path in options.categorical_paths,
+                        raw_bytes=path in options.bytes_paths,
+                    )
+
+        def add_column(column: tuple[str, pa.Array]) -> None:
+            for path, view in _enumerate_features((column[0],), column[1]):
+                self.features[path].add(view, weights, options, ".".join(path))
+
+        # Columns are independent: add them in threads (see beam_ml.transforms.threads).
+        map_in_threads(add_column, list(zip(batch.schema.names, batch.columns, strict=True)))
 
     def merge(self, other: _Slice) -> None:
         self.num_examples += other.num_examples
@@ -509,9 +694,21 @@ class _Slice:
         for name, theirs in other.features.items():
             mine = self.features.get(name)
             if mine is None:
-                self.features[name] = theirs
+                self.features[name] = _adopted(theirs)
             else:
                 mine.merge(theirs, name)
+
+
+def _feature_paths(path: tuple[str, ...], arrow_type: pa.DataType) -> Iterator[tuple[str, ...]]:
+    """A column's feature paths from its type: itself, then its struct fields' (through lists)."""
+    yield path
+    while _is_list(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_struct(arrow_type):
+        for child in arrow_type:
+            yield from _feature_paths((*path, child.name), child.type)
 
 
 # The accumulator: slice name → partial statistics of that slice.
@@ -666,10 +863,18 @@ def _overlap_fractions(low: np.ndarray, high: np.ndarray, edges: np.ndarray) -> 
     return np.where(point, point_share, spread)
 
 
+class _ValueRange(NamedTuple):
+    """What the standard histogram needs besides quantiles, for value counts (no NaN, finite)."""
+
+    finite_min: float
+    finite_max: float
+    num_nan: int = 0
+
+
 def _standard_histogram(
     boundaries: np.ndarray,
     cumulative: np.ndarray,
-    numeric: _Numeric,
+    numeric: _Numeric | _ValueRange,
     num_buckets: int,
     num_pos_inf: float,
 ) -> statistics_pb2.Histogram:
@@ -720,27 +925,75 @@ def _value_histograms(
 
 
 def _common_stats(
-    presence: _Presence, num_examples: int, weighted_num_examples: float | None, options: StatsOptions
+    feature: _Feature, num_examples: float, weighted_num_examples: float | None, options: StatsOptions
 ) -> statistics_pb2.CommonStatistics:
+    """TFDV's common stats: presence at the top level, values counted at the innermost.
+
+    `num_examples` is the number of elements the feature could be present in: the
+    slice's examples, or for a struct member its struct's values. A nested feature
+    also gets presence and valency per level (a level's missing are the elements of
+    the level above that lack a list) and, as custom statistics, the value-count
+    histograms of levels 2 and below.
+    """
+    presence, levels = feature.presence, [feature.presence, *feature.deeper]
+    leaf = feature.leaf_presence
     result = statistics_pb2.CommonStatistics(
         num_non_missing=presence.num_non_missing,
-        num_missing=num_examples - presence.num_non_missing,
-        tot_num_values=presence.tot_num_values,
+        num_missing=int(num_examples) - presence.num_non_missing,
+        tot_num_values=leaf.tot_num_values,
     )
     if presence.num_non_missing:
-        result.min_num_values = presence.min_num_values
-        result.max_num_values = presence.max_num_values
-        result.avg_num_values = presence.tot_num_values / presence.num_non_missing
+        counts = feature.innermost if feature.deeper else presence
+        result.min_num_values = counts.min_num_values
+        result.max_num_values = counts.max_num_values
+        result.avg_num_values = leaf.tot_num_values / presence.num_non_missing
         result.num_values_histogram.CopyFrom(
-            _quantiles_histogram(*_quantiles(presence.num_values_sketch, options.num_values_histogram_buckets), 0)
+            _quantiles_histogram(*_quantiles(counts.num_values_sketch, options.num_values_histogram_buckets), 0)
         )
+    if feature.deeper:
+        above = [num_examples, *(level.tot_num_values for level in levels[:-1])]
+        for level, elements in zip(levels, above, strict=True):
+            proto = result.presence_and_valency_stats.add(
+                num_missing=int(elements) - level.num_non_missing, num_non_missing=level.num_non_missing
+            )
+            if level.num_non_missing:
+                proto.min_num_values = level.min_num_values
+                proto.max_num_values = level.max_num_values
+                proto.tot_num_values = level.tot_num_values
     if weighted_num_examples is not None:
         weighted = result.weighted_common_stats
         weighted.num_non_missing = presence.weighted_num_non_missing
         weighted.num_missing = weighted_num_examples - presence.weighted_num_non_missing
-        weighted.tot_num_values = presence.weighted_tot_num_values
+        weighted.tot_num_values = leaf.weighted_tot_num_values
         if presence.weighted_num_non_missing:
-            weighted.avg_num_values = presence.weighted_tot_num_values / presence.weighted_num_non_missing
+            weighted.avg_num_values = leaf.weighted_tot_num_values / presence.weighted_num_non_missing
+        if feature.deeper:
+            above = [weighted_num_examples, *(level.weighted_tot_num_values for level in levels[:-1])]
+            for level, elements in zip(levels, above, strict=True):
+                proto = result.weighted_presence_and_valency_stats.add(
+                    num_missing=elements - level.weighted_num_non_missing,
+                    num_non_missing=level.weighted_num_non_missing,
+                    tot_num_values=level.weighted_tot_num_values,
+                )
+                if level.weighted_num_non_missing:
+                    proto.avg_num_values = level.weighted_tot_num_values / level.weighted_num_non_missing
+    return result
+
+
+def _level_histograms(feature: _Feature, options: StatsOptions) -> list[statistics_pb2.CustomStatistic]:
+    """Value-count histograms of nesting levels 2 and below (level 1's is num_values_histogram)."""
+    result = []
+    for depth, level in enumerate(feature.deeper, start=2):
+        if not level.num_non_missing:
+            continue
+        boundaries, cumulative = _quantiles(level.num_values_sketch, options.num_values_histogram_buckets)
+        result.append(statistics_pb2.CustomStatistic(name=f"level_{depth}_value_list_length_quantiles",
+                                                     histogram=_quantiles_histogram(boundaries, cumulative, 0)))
+        value_range = _ValueRange(float(level.min_num_values), float(level.max_num_values))
+        standard = _standard_histogram(boundaries, cumulative, value_range, options.num_values_histogram_buckets, 0)
+        standard.ClearField("type")  # TFDV leaves these standard histograms' type unset
+        result.append(statistics_pb2.CustomStatistic(name=f"level_{depth}_value_list_length_standard",
+                                                     histogram=standard))
     return result
 
 
@@ -749,7 +1002,7 @@ def _numeric_stats(
 ) -> statistics_pb2.NumericStatistics:
     result = statistics_pb2.NumericStatistics(common_stats=common)
     numeric = feature.numeric
-    if numeric is None or feature.presence.tot_num_values == numeric.num_nan:
+    if numeric is None or feature.leaf_presence.tot_num_values == numeric.num_nan:
         if numeric is not None and numeric.num_nan:
             for kind in (statistics_pb2.Histogram.STANDARD, statistics_pb2.Histogram.QUANTILES):
                 result.histograms.add(type=kind, num_nan=numeric.num_nan)
@@ -798,9 +1051,9 @@ def _string_stats(
     """avg_length over all values; unique and top values only once some value was seen (as TFDV)."""
     result = statistics_pb2.StringStatistics(common_stats=common)
     strings = feature.strings
-    if strings is None or not feature.presence.tot_num_values:
+    if strings is None or not feature.leaf_presence.tot_num_values:
         return result
-    result.avg_length = strings.total_bytes / feature.presence.tot_num_values
+    result.avg_length = strings.total_bytes / feature.leaf_presence.tot_num_values
     estimate = strings.top_values.Estimate()
     if not len(estimate):
         return result
@@ -816,19 +1069,46 @@ def _string_stats(
     return result
 
 
+def _bytes_stats(feature: _Feature, common: statistics_pb2.CommonStatistics) -> statistics_pb2.BytesStatistics:
+    result = statistics_pb2.BytesStatistics(common_stats=common)
+    total = feature.leaf_presence.tot_num_values
+    if feature.bytes_ is not None and total:
+        result.avg_num_bytes = feature.bytes_.total_bytes / total
+        result.min_num_bytes = feature.bytes_.min_bytes
+        result.max_num_bytes = result.max_num_bytes_int = feature.bytes_.max_bytes
+    return result
+
+
 def _feature_stats(
-    name: str, feature: _Feature, slice_: _Slice, options: StatsOptions
+    path: tuple[str, ...], feature: _Feature, slice_: _Slice, options: StatsOptions
 ) -> statistics_pb2.FeatureNameStatistics:
-    """One feature's proto; a feature never seen with a value is reported as STRING, like TFDV."""
-    weighted_num_examples = slice_.weighted_num_examples if options.weight_feature else None
-    common = _common_stats(feature.presence, slice_.num_examples, weighted_num_examples, options)
-    feature_type = _STRING if feature.feature_type is None else feature.feature_type
+    """One feature's proto; a feature never seen with a value is reported as STRING, like
+    TFDV (or BYTES when the schema says so); a categorical numeric feature keeps its type
+    and gets string statistics."""
+    if len(path) == 1:
+        num_examples: float = slice_.num_examples
+        weighted_num_examples = slice_.weighted_num_examples if options.weight_feature else None
+    else:  # a struct member: present or missing in each value of its struct
+        parent = slice_.features[path[:-1]].leaf_presence
+        num_examples = parent.tot_num_values
+        weighted_num_examples = parent.weighted_tot_num_values if options.weight_feature else None
+    common = _common_stats(feature, num_examples, weighted_num_examples, options)
+    if feature.feature_type is None:
+        feature_type = _BYTES if feature.raw_bytes else _STRING
+    else:
+        feature_type = _BYTES if feature.raw_bytes and feature.feature_type == _STRING else feature.feature_type
     result = statistics_pb2.FeatureNameStatistics(type=feature_type)
-    result.path.step.append(name)
-    if result.type == _STRING:
+    result.path.step.extend(path)
+    if result.type == _BYTES:
+        result.bytes_stats.CopyFrom(_bytes_stats(feature, common))
+    elif result.type == _STRING or (feature.categorical and result.type in (_INT, _FLOAT)):
         result.string_stats.CopyFrom(_string_stats(feature, common, options))
+    elif result.type == _STRUCT:
+        result.struct_stats.common_stats.CopyFrom(common)
     else:
         result.num_stats.CopyFrom(_numeric_stats(feature, common, options))
+    if feature.feature_type is not None:
+        result.custom_stats.extend(_level_histograms(feature, options))
     return result
 
 
@@ -836,8 +1116,8 @@ def _dataset_stats(name: str, slice_: _Slice, options: StatsOptions) -> statisti
     result = statistics_pb2.DatasetFeatureStatistics(name=name, num_examples=slice_.num_examples)
     if options.weight_feature:
         result.weighted_num_examples = slice_.weighted_num_examples
-    for feature_name, feature in slice_.features.items():
-        result.features.append(_feature_stats(feature_name, feature, slice_, options))
+    for path, feature in slice_.features.items():
+        result.features.append(_feature_stats(path, feature, slice_, options))
     return result
 
 
@@ -871,14 +1151,14 @@ class StatisticsCombineFn(beam.CombineFn):
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
-        """Merges into the first accumulator; the others' parts may be adopted, as Beam allows."""
+        """Merges into the first accumulator and changes no other (see `_adopted`)."""
         parts = iter(accumulators)
         result = next(parts)
         for other in parts:
             for name, theirs in other.items():
                 mine = result.get(name)
                 if mine is None:
-                    result[name] = theirs
+                    result[name] = _adopted(theirs)
                 else:
                     mine.merge(theirs)
         return result

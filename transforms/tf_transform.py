@@ -19,8 +19,12 @@ Which features arrive dense and which sparse follows the Schema: a feature
 with a ``shape`` (always present, one value) becomes a dense ``[batch, 1]``
 tensor; one without (it may be missing) becomes a ``SparseTensor`` of dense
 shape ``[batch, 1]``, which a ``preprocessing_fn`` densifies with a default,
-as TFX's taxi example does (``tf.sparse.to_dense``). Tensor representations
-written in the Schema (``tensor_representation_group``) take precedence.
+as TFX's taxi example does (``tf.sparse.to_dense``). A list-valued feature
+without a fixed length is VarLen: a ``SparseTensor`` of shape ``[batch, None]``.
+A nested list becomes a ``RaggedTensor`` with one ragged dimension per level,
+and each member of a struct column a ``RaggedTensor`` named by its path
+(``c.f1``). Tensor representations written in the Schema
+(``tensor_representation_group``) take precedence.
 A null in a dense feature without a default fails the read with
 ``MissingDenseValueError`` naming the feature and split (a schema inferred on
 train with ``infer_feature_shape=True`` says "always present" for a column
@@ -93,17 +97,52 @@ def tfxio_value_type(value_type: pa.DataType) -> pa.DataType:
     return value_type
 
 
+def _is_list_like(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+
+
 def _as_large_list(column: pa.Array) -> pa.Array:
-    """A flat column → ``large_list`` with one value per row and ``[]`` for a null."""
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        return column.cast(pa.large_list(tfxio_value_type(column.type.value_type)))
-    column = column.cast(tfxio_value_type(column.type))
+    """A column → TFXIO's layout: a flat column becomes a ``large_list`` with one value per
+    row and ``[]`` for a null; a list column keeps its lists (nested ones too) with every
+    level a ``large_list``; struct values get every member in this layout."""
+    if _is_list_like(column.type):
+        if not (_is_list_like(column.type.value_type) or pa.types.is_struct(column.type.value_type)):
+            return column.cast(pa.large_list(tfxio_value_type(column.type.value_type)))
+        return _large_lists(column)
+    if pa.types.is_struct(column.type):
+        column = _tfxio_structs(column)
+    else:
+        column = column.cast(tfxio_value_type(column.type))
     if column.null_count == 0:
         offsets = pa.array(np.arange(len(column) + 1, dtype=np.int64))
         return pa.LargeListArray.from_arrays(offsets, column)
     lengths = column.is_valid().to_numpy(zero_copy_only=False).astype(np.int64)
     offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]))
     return pa.LargeListArray.from_arrays(offsets, pc.drop_null(column))
+
+
+def _large_lists(column: pa.Array) -> pa.Array:
+    """A (nested) list column with every level a large_list and TFXIO's value types."""
+    values = pc.list_flatten(column)
+    if _is_list_like(values.type):
+        values = _large_lists(values)
+    elif pa.types.is_struct(values.type):
+        values = _tfxio_structs(values)
+    else:
+        values = values.cast(tfxio_value_type(values.type))
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]))
+    mask = column.is_null() if column.null_count else None
+    return pa.LargeListArray.from_arrays(offsets, values, mask=mask)
+
+
+def _tfxio_structs(structs: pa.StructArray) -> pa.StructArray:
+    """Struct values with each member in TFXIO's layout (a list per struct value), so a
+    member reaches tf.Transform as a RaggedTensor along its path (e.g. ``c.f1``)."""
+    members = [_as_large_list(structs.field(i)) for i in range(structs.type.num_fields)]
+    names = [member.name for member in structs.type]
+    mask = structs.is_null() if structs.null_count else None
+    return pa.StructArray.from_arrays(members, names=names, mask=mask)
 
 
 def to_tfxio_batch(batch: pa.RecordBatch, columns: Iterable[str] | None = None) -> pa.RecordBatch:
@@ -148,18 +187,28 @@ def _tensor_representations(schema: schema_pb2.Schema) -> dict[str, Any]:
 def tensor_adapter_config(arrow_schema: pa.Schema, schema: schema_pb2.Schema) -> tensor_adapter.TensorAdapterConfig:
     """TFXIO's config for record batches shaped by ``to_tfxio_batch`` from Parquet of ``arrow_schema``.
 
-    ``arrow_schema`` is the flat schema of the Examples; every schema feature must be in it.
+    ``arrow_schema`` is the schema of the Examples; every schema feature must be in it.
+    A flat or single-level list feature arrives as the Schema says (dense with a shape,
+    else a SparseTensor); a nested list as a RaggedTensor with a ragged dimension per
+    level; a struct's members as RaggedTensors named by path (``c.f1``), as tfx_bsl
+    infers them.
     """
     missing = [name for name in feature_columns(schema) if name not in arrow_schema.names]
     if missing:
         raise ValueError(f"schema features not found in the examples: {missing}")
-    fields = []
+    fields = [pa.field(name, _as_large_list(pa.array([], arrow_schema.field(name).type)).type)
+              for name in feature_columns(schema)]
+    representations = _tensor_representations(schema)
     for name in feature_columns(schema):
         field_type = arrow_schema.field(name).type
-        if pa.types.is_list(field_type) or pa.types.is_large_list(field_type):
-            field_type = field_type.value_type
-        fields.append(pa.field(name, pa.large_list(tfxio_value_type(field_type))))
-    return tensor_adapter.TensorAdapterConfig(pa.schema(fields), _tensor_representations(schema))
+        nested = _is_list_like(field_type) and _is_list_like(field_type.value_type)
+        if nested and representations.get(name, schema_pb2.TensorRepresentation()).WhichOneof("kind") != "ragged_tensor":
+            # A nested list is ragged in every dimension: infer_schema gives it value_counts,
+            # from which tfx_bsl would infer a flat VarLen feature.
+            representation = schema_pb2.TensorRepresentation()
+            representation.ragged_tensor.feature_path.step.append(name)
+            representations[name] = representation
+    return tensor_adapter.TensorAdapterConfig(pa.schema(fields), representations)
 
 
 def raw_feature_spec(schema: schema_pb2.Schema) -> dict[str, Any]:

@@ -7,8 +7,10 @@ Two levels, as in TFX:
   tensorflow_metadata `Anomalies` proto laid out as TFDV 1.16.1's
   `tfdv.validate_statistics` lays it out (its C++ `Schema::UpdateFeatureInternal`
   and `SchemaAnomalies`): anomaly_info keyed by feature name, one reason per
-  problem with TFDV's type, short description and description, and
-  `drift_skew_info` with every distance measured.
+  problem with TFDV's anomaly type, and `drift_skew_info` with every distance
+  measured. The human text is ours: each description states the measured figure
+  and the schema's expectation ("present in 126 of 128 rows (98.4%); the schema
+  requires 100%"), never more than the statistics show.
 - `ValidateExamples` is a Beam PTransform over Arrow record batches that keeps
   the rows that conform to the schema as record batches and sends each row that
   does not, with its reasons, to a dead-letter output. The checks are pyarrow
@@ -122,7 +124,7 @@ def validate_statistics(
             "skew": _features_by_name(serving_statistics),
         },
     )
-    schema_features = {f.name: f for f in schema.feature}
+    schema_features = dict(_features_by_path(schema.feature))
     present = set()
     drift_skew: dict[str, anomalies_pb2.DriftSkewInfo] = {}
     for stats in dataset.features:
@@ -132,8 +134,10 @@ def validate_statistics(
         present.add(name)
         feature = schema_features.get(name)
         if feature is None:
-            reasons = [_reason(AnomalyInfo.SCHEMA_NEW_COLUMN, "New column",
-                               "New column (column in data but not in schema)")]
+            reasons = [_reason(
+                AnomalyInfo.SCHEMA_NEW_COLUMN, "New column",
+                f"New column: present in {_presence(common_statistics(stats), dataset.num_examples)}; "
+                "the schema has no such feature.")]
         elif _is_deprecated(feature):
             continue
         else:
@@ -145,13 +149,23 @@ def validate_statistics(
 
     for feature in schema.feature:
         if feature.name not in present and _is_existence_required(feature, schema, environment):
-            reason = _reason(AnomalyInfo.SCHEMA_MISSING_COLUMN, "Column dropped",
-                             "Column is completely missing")
+            reason = _reason(
+                AnomalyInfo.SCHEMA_MISSING_COLUMN, "Column dropped",
+                f"The column is not in the data (0 of {_rows(dataset.num_examples)}); the schema "
+                f"requires it in {_presence_requirement(feature)}.")
             result.anomaly_info[feature.name].CopyFrom(_anomaly_info(feature.name, [reason]))
 
     for name in sorted(drift_skew):
         result.drift_skew_info.append(drift_skew[name])
     return result
+
+
+def _features_by_path(features, prefix: str = "") -> Iterator[tuple[str, schema_pb2.Feature]]:
+    """The schema's features by the name statistics give them: a struct member as `c.f1`."""
+    for feature in features:
+        yield prefix + feature.name, feature
+        if feature.HasField("struct_domain"):
+            yield from _features_by_path(feature.struct_domain.feature, f"{prefix}{feature.name}.")
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,46 @@ def _features_by_name(
 
 def _reason(anomaly_type: int, short: str, description: str) -> AnomalyInfo.Reason:
     return AnomalyInfo.Reason(type=anomaly_type, short_description=short, description=description)
+
+
+def _count(value: float) -> str:
+    """A count as people write it: 128, not 128.0; weighted counts keep their fraction."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _rows(count: float) -> str:
+    """"1 row", "128 rows"."""
+    return f"{_count(count)} row{'' if count == 1 else 's'}"
+
+
+def _percent(fraction: float, *, unlike: float | None = None) -> str:
+    """A fraction as a percentage with one decimal, or as many more as it takes to tell it
+    from `unlike` (the bound it breaks) and from 0% and 100%, which are printed only when exact."""
+    for digits in range(1, 7):
+        text = f"{100 * fraction:.{digits}f}"
+        ambiguous = (unlike is not None and fraction != unlike and text == f"{100 * unlike:.{digits}f}") or (
+            fraction not in (0.0, 1.0) and float(text) in (0.0, 100.0)
+        )
+        if not ambiguous:
+            break
+    return text.rstrip("0").rstrip(".") + "%"
+
+
+def _presence(common: statistics_pb2.CommonStatistics, num_examples: float) -> str:
+    """"126 of 128 rows (98.4%)"."""
+    present = common.num_non_missing
+    fraction = present / num_examples if num_examples else 0.0
+    return f"{_count(present)} of {_rows(num_examples)} ({_percent(fraction)})"
+
+
+def _presence_requirement(feature: schema_pb2.Feature) -> str:
+    """What the schema's presence asks for, in words: "100% of rows", "at least 5 rows"."""
+    parts = []
+    if feature.presence.min_fraction > 0:
+        parts.append(f"{_percent(feature.presence.min_fraction)} of rows")
+    if feature.presence.min_count > 0:
+        parts.append(f"at least {_rows(feature.presence.min_count)}")
+    return " and ".join(parts) or "some rows"
 
 
 def _anomaly_info(name: str, reasons: list[AnomalyInfo.Reason]) -> AnomalyInfo:
@@ -231,16 +285,18 @@ def _check_feature(
     common = common_statistics(stats)
     if common.num_non_missing == 0:
         if _is_existence_required(feature, context.schema, context.environment):
-            return [_reason(AnomalyInfo.FEATURE_TYPE_NOT_PRESENT, "Column dropped",
-                            "The feature was not present in any examples.")], None
+            return [_reason(
+                AnomalyInfo.FEATURE_TYPE_NOT_PRESENT, "No values",
+                f"The column has no value in any row (present in 0 of {_rows(context.num_examples)}); "
+                f"the schema requires it in {_presence_requirement(feature)}.")], None
         return [], None
 
     reasons: list[AnomalyInfo.Reason] = []
     if not _in_environment(feature, context.schema, context.environment):
         reasons.append(_reason(
             AnomalyInfo.SCHEMA_NEW_COLUMN, "Column missing in environment",
-            f"New column {feature.name} found in data but not in the environment "
-            f"{context.environment} in the schema."))
+            f"Column {feature.name} is present in {_presence(common, context.num_examples)}, but the "
+            f"schema excludes it from the environment {context.environment}."))
     reasons += _value_count_reasons(feature, common)
     reasons += _shape_reasons(feature, common)
     reasons += _presence_reasons(feature, common, context.num_examples)
@@ -273,17 +329,16 @@ def _value_count_reasons(
         if len(levels) > 1:
             return [_reason(
                 AnomalyInfo.VALUE_NESTEDNESS_MISMATCH, "Mismatched value nest level",
-                "This feature has a value_count, but the nestedness level of the feature > 1. "
-                "For features with nestedness levels greater than 1, value_counts, not "
-                "value_count, should be specified.")]
+                f"The values are nested {len(levels)} levels deep; the schema's value_count "
+                "describes one level (use value_counts, one per level). Value counts are not checked.")]
         return _level_reasons(feature.value_count, levels[0], "")
     if feature.HasField("value_counts"):
         expected = feature.value_counts.value_count
         if len(expected) != len(levels):
             return [_reason(
                 AnomalyInfo.VALUE_NESTEDNESS_MISMATCH, "Mismatched value nest level",
-                "The values have a different nest level than expected. Value counts will not "
-                "be checked.")]
+                f"The values are nested {len(levels)} level{'s' if len(levels) > 1 else ''} deep; "
+                f"the schema's value_counts describe {len(expected)}. Value counts are not checked.")]
         reasons = []
         for i, (value_count, level) in enumerate(zip(expected, levels, strict=True)):
             reasons += _level_reasons(value_count, level, f" at nestedness level {i}")
@@ -297,11 +352,13 @@ def _level_reasons(
     lo, hi = level
     reasons = []
     if value_count.HasField("min") and lo < value_count.min:
-        reasons.append(_reason(AnomalyInfo.FEATURE_TYPE_LOW_NUMBER_VALUES, "Missing values",
-                               f"Some examples have fewer values than expected{where}."))
+        reasons.append(_reason(
+            AnomalyInfo.FEATURE_TYPE_LOW_NUMBER_VALUES, "Missing values",
+            f"The fewest values in a row{where} is {lo}; the schema requires at least {value_count.min}."))
     if value_count.HasField("max") and hi > value_count.max:
-        reasons.append(_reason(AnomalyInfo.FEATURE_TYPE_HIGH_NUMBER_VALUES, "Superfluous values",
-                               f"Some examples have more values than expected{where}."))
+        reasons.append(_reason(
+            AnomalyInfo.FEATURE_TYPE_HIGH_NUMBER_VALUES, "Superfluous values",
+            f"The most values in a row{where} is {hi}; the schema allows at most {value_count.max}."))
     return reasons
 
 
@@ -312,18 +369,31 @@ def _shape_reasons(
     if not feature.HasField("shape"):
         return []
     expected = math.prod(dim.size for dim in feature.shape.dim)
+    wanted = (
+        f"the schema's shape [{', '.join(str(d.size) for d in feature.shape.dim)}] needs exactly "
+        f"{expected} value{'' if expected == 1 else 's'} in every row"
+    )
     levels = min_max_num_values(common)
     actual = math.prod(lo for lo, _ in levels) if all(lo == hi != 0 for lo, hi in levels) else -1
-    if actual <= 0 or any(m != 0 for m in num_missing_nested(common)):
+    missing = num_missing_nested(common)
+    if actual <= 0 or any(m != 0 for m in missing):
+        found = []
+        if missing[0]:
+            found.append(f"it is missing in {_rows(missing[0])}")
+        found += [
+            f"it is missing in {_count(m)} lists at nesting level {i}" for i, m in enumerate(missing) if i and m
+        ]
+        found += [
+            f"rows have {lo} to {hi} values" + (f" at nesting level {i}" if len(levels) > 1 else "")
+            for i, (lo, hi) in enumerate(levels) if lo != hi or hi == 0
+        ]
         return [_reason(
-            AnomalyInfo.INVALID_FEATURE_SHAPE, "Feature shape dropped",
-            "The feature has a shape, but it's not always present (if the feature is nested, "
-            "then it should always be present at each nested level) or its value lengths vary.")]
+            AnomalyInfo.INVALID_FEATURE_SHAPE, "Not the schema's shape",
+            f"{'; '.join(found).capitalize()}; {wanted}.")]
     if actual != expected:
         return [_reason(
-            AnomalyInfo.INVALID_FEATURE_SHAPE, "Feature shape dropped",
-            f"The feature has fixed value length {actual} but it's not compatible with the "
-            "specified shape.")]
+            AnomalyInfo.INVALID_FEATURE_SHAPE, "Not the schema's shape",
+            f"Every row has {actual} values; {wanted}.")]
     return []
 
 
@@ -337,24 +407,25 @@ def _presence_reasons(
     reasons = []
     if presence.HasField("min_count") and num_present < presence.min_count:
         reasons.append(_reason(
-            AnomalyInfo.FEATURE_TYPE_LOW_NUMBER_PRESENT, "Column dropped",
-            "The feature was present in fewer examples than expected: minimum count = "
-            f"{presence.min_count}, actual = {int(num_present)}"))
+            AnomalyInfo.FEATURE_TYPE_LOW_NUMBER_PRESENT, "Present in too few rows",
+            f"Present in {_count(num_present)} of {_rows(num_examples)}; the schema requires at "
+            f"least {presence.min_count}."))
     if presence.HasField("min_fraction") and num_examples > 0:
         fraction = 1.0 if common.num_missing == 0 else num_present / num_examples
         min_fraction = presence.min_fraction
         if fraction < min_fraction:
             reasons.append(_reason(
-                AnomalyInfo.FEATURE_TYPE_LOW_FRACTION_PRESENT, "Column dropped",
-                "The feature was present in fewer examples than expected: minimum fraction = "
-                f"{min_fraction:f}, actual = {float(np.float32(fraction)):f}"))
+                AnomalyInfo.FEATURE_TYPE_LOW_FRACTION_PRESENT, "Missing in some rows",
+                f"Present in {_count(num_present)} of {_rows(num_examples)} "
+                f"({_percent(fraction, unlike=min_fraction)}); the schema requires "
+                f"{_percent(min_fraction)}."))
             min_fraction = float(np.float32(fraction))  # TFDV stores it in a float field
         if min_fraction == 1.0 and common.num_missing != 0:
             # So few missing that the fraction rounds to 1.0: still a violation.
             reasons.append(_reason(
-                AnomalyInfo.FEATURE_TYPE_LOW_FRACTION_PRESENT, "Column dropped",
-                "The feature was expected everywhere, but was missing in "
-                f"{common.num_missing:g} examples."))
+                AnomalyInfo.FEATURE_TYPE_LOW_FRACTION_PRESENT, "Missing in some rows",
+                f"Missing in {_count(common.num_missing)} of {_rows(num_examples)}; the schema "
+                "requires 100%."))
     return reasons
 
 
@@ -363,8 +434,10 @@ def _domain_reasons(
 ) -> list[AnomalyInfo.Reason]:
     domain = feature.WhichOneof("domain_info")
     if stats.type == StatsType.BYTES and domain not in _DOMAINS_VALID_FOR_BYTES:
-        return [_reason(AnomalyInfo.DOMAIN_INVALID_FOR_TYPE, "Invalid domain type",
-                        f"Data is marked as BYTES with incompatible domain_info: {feature}")]
+        return [_reason(
+            AnomalyInfo.DOMAIN_INVALID_FOR_TYPE, "Invalid domain type",
+            f"The data is BYTES, but the schema gives the feature a {domain}; BYTES data takes only "
+            "a natural_language_domain, image_domain or url_domain.")]
     if domain == "domain":
         return _string_domain_reasons(feature, stats, _named_string_domain(schema, feature.domain))
     if domain == "string_domain":
@@ -390,29 +463,32 @@ def _string_domain_reasons(
     stats: statistics_pb2.FeatureNameStatistics,
     string_domain: schema_pb2.StringDomain,
 ) -> list[AnomalyInfo.Reason]:
-    if stats.string_stats.invalid_utf8_count > 0:
-        return [_reason(AnomalyInfo.ENUM_TYPE_INVALID_UTF8, "Invalid UTF8 strings",
-                        "Found strings that were not valid UTF8 strings.")]
-    allowed = set(string_domain.value)
-    missing = {v: c for v, c in string_value_counts(stats).items() if v not in allowed}
     common = common_statistics(stats)
     total = common.tot_num_values or common.num_non_missing * common.avg_num_values
+    invalid = stats.string_stats.invalid_utf8_count
+    if invalid > 0:
+        return [_reason(
+            AnomalyInfo.ENUM_TYPE_INVALID_UTF8, "Invalid UTF8 strings",
+            f"{_count(invalid)} of {_count(total)} values are not valid UTF-8; the schema's string "
+            "domain holds text.")]
+    allowed = set(string_domain.value)
+    missing = {v: c for v, c in string_value_counts(stats).items() if v not in allowed}
     constraints = feature.distribution_constraints
     max_off_domain = 1.0 - constraints.min_domain_mass if constraints.HasField("min_domain_mass") else 0.0
     off_domain = sum(missing.values()) / total if total else 0.0
     if not missing or (off_domain <= max_off_domain and max_off_domain != 0):
         return []
-    listed = ", ".join(f"{_c_escape(v)} ({_percentage(c, total)})" for v, c in missing.items())
-    return [_reason(AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES, "Unexpected string values",
-                    f"Examples contain values missing from the schema: {listed}. ")]
-
-
-def _percentage(count: float, total: float) -> str:
-    """TFDV's PercentageAsString: "<1%" or "~x%" with x floored."""
-    if not total:
-        return "?"
-    percent = 100 * count / total
-    return "<1%" if percent < 1.0 else f"~{math.floor(percent)}%"
+    listed = ", ".join(f"{_c_escape(v)} ({_count(c)}, {_percent(c / total)})" for v, c in missing.items())
+    name = string_domain.name or feature.name
+    tolerated = (
+        f"at most {_percent(max_off_domain, unlike=off_domain)} (min_domain_mass {constraints.min_domain_mass:g})"
+        if max_off_domain else "none"
+    )
+    return [_reason(
+        AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES, "Unexpected string values",
+        f"{_count(sum(missing.values()))} of {_count(total)} values "
+        f"({_percent(off_domain, unlike=max_off_domain)}) are not in the schema's domain {name!r} "
+        f"of {len(allowed)} values: {listed}; the schema allows {tolerated} outside it.")]
 
 
 def _c_escape(value: str) -> str:
@@ -421,37 +497,76 @@ def _c_escape(value: str) -> str:
     return "".join(escapes.get(ch, ch) for ch in value)
 
 
+def _share_outside(stats: statistics_pb2.FeatureNameStatistics, low: float | None, high: float | None) -> str:
+    """"up to about 10% of values": the quantiles-histogram buckets that reach below `low` or
+    above `high`, as a share of all values (an upper bound, up to the sketch's rank error);
+    empty without that histogram."""
+    histogram = next(
+        (h for h in stats.num_stats.histograms if h.type == statistics_pb2.Histogram.QUANTILES), None
+    )
+    if histogram is None:
+        return ""
+    total = sum(b.sample_count for b in histogram.buckets)
+    outside = sum(
+        b.sample_count for b in histogram.buckets
+        if (low is not None and b.low_value < low) or (high is not None and b.high_value > high)
+    )
+    if not total or not outside:
+        return ""
+    return f"up to about {_percent(min(outside / total, 1.0))} of values"
+
+
+def _beyond(share: str, where: str) -> str:
+    """" (up to about 10% of values are below it)", or nothing when the share is unknown."""
+    return f" ({share} are {where})" if share else ""
+
+
 def _int_domain_reasons(
     int_domain: schema_pb2.IntDomain, stats: statistics_pb2.FeatureNameStatistics
 ) -> list[AnomalyInfo.Reason]:
     """Range checks from num_stats, or from the values of categorical/string-encoded ints."""
-    values = list(string_value_counts(stats))
+    counts = string_value_counts(stats)
+    values = list(counts)
     if stats.type == StatsType.FLOAT or stats.type == StatsType.STRUCT:
         return []
     if stats.type == StatsType.INT and not values:
         lo, hi = stats.num_stats.min, stats.num_stats.max
+        below = _share_outside(stats, int_domain.min, None) if int_domain.HasField("min") else ""
+        above = _share_outside(stats, None, int_domain.max) if int_domain.HasField("max") else ""
     else:
-        try:
-            ints = [int(v) for v in values]
-        except ValueError:
-            bad = next(v for v in values if not _is_int(v))
+        not_ints = [v for v in values if not _is_int(v)]
+        if not_ints:
+            found = (
+                f'{len(not_ints)} of the {len(values)} distinct values seen are not integers, such as '
+                f'"{not_ints[0]}"; the schema\'s int_domain requires integers.'
+            )
             if stats.type == StatsType.INT:
                 if not (int_domain.HasField("min") or int_domain.HasField("max")):
                     return []
-                return [_reason(AnomalyInfo.DOMAIN_INVALID_FOR_TYPE, "Invalid values",
-                                f'Integer had values that were not valid Int64, such as "{bad}".')]
-            return [_reason(AnomalyInfo.INT_TYPE_NOT_INT_STRING, "Invalid values",
-                            f'String values that were not ints were found, such as "{bad}".')]
-        if not ints:
+                return [_reason(AnomalyInfo.DOMAIN_INVALID_FOR_TYPE, "Invalid values", found)]
+            return [_reason(AnomalyInfo.INT_TYPE_NOT_INT_STRING, "Invalid values", found)]
+        if not values:
             return []
-        lo, hi = min(ints), max(ints)
+        ints = {v: int(v) for v in values}
+        lo, hi = min(ints.values()), max(ints.values())
+        total = sum(counts.values())
+
+        def share(outside: list[str]) -> str:
+            return f"{_count(sum(counts[v] for v in outside))} of {_count(total)} values" if total else ""
+
+        below = share([v for v, i in ints.items() if int_domain.HasField("min") and i < int_domain.min])
+        above = share([v for v, i in ints.items() if int_domain.HasField("max") and i > int_domain.max])
     reasons = []
     if int_domain.HasField("min") and int_domain.min > lo:
-        reasons.append(_reason(AnomalyInfo.INT_TYPE_SMALL_INT, "Out-of-range values",
-                               f"Unexpectedly small value: {int(lo)}."))
+        reasons.append(_reason(
+            AnomalyInfo.INT_TYPE_SMALL_INT, "Out-of-range values",
+            f"The smallest value is {int(lo)}, below the schema's int_domain min {int_domain.min}"
+            f"{_beyond(below, 'below it')}."))
     if int_domain.HasField("max") and int_domain.max < hi:
-        reasons.append(_reason(AnomalyInfo.INT_TYPE_BIG_INT, "Out-of-range values",
-                               f"Unexpectedly large value: {int(hi)}."))
+        reasons.append(_reason(
+            AnomalyInfo.INT_TYPE_BIG_INT, "Out-of-range values",
+            f"The largest value is {int(hi)}, above the schema's int_domain max {int_domain.max}"
+            f"{_beyond(above, 'above it')}."))
     return reasons
 
 
@@ -470,21 +585,33 @@ def _float_domain_reasons(
     if not stats.HasField("num_stats"):
         return []
     num = stats.num_stats
+    total = _count(num.common_stats.tot_num_values)
     reasons = []
-    if float_domain.disallow_nan and any(h.num_nan > 0 for h in num.histograms):
-        reasons.append(_reason(AnomalyInfo.FLOAT_TYPE_HAS_NAN, "Invalid values",
-                               "Float feature has NaN values."))
+    num_nan = max((h.num_nan for h in num.histograms), default=0)
+    if float_domain.disallow_nan and num_nan > 0:
+        reasons.append(_reason(
+            AnomalyInfo.FLOAT_TYPE_HAS_NAN, "Invalid values",
+            f"{_count(num_nan)} of {total} values are NaN; the schema's float_domain disallows NaN."))
     if float_domain.HasField("min") and num.min < float_domain.min:
         reasons.append(_reason(
             AnomalyInfo.FLOAT_TYPE_SMALL_FLOAT, "Out-of-range values",
-            f"Unexpectedly low values: {num.min:g}<{float_domain.min:g}(upto six significant digits)"))
+            f"The smallest value is {num.min:g}, below the schema's float_domain min {float_domain.min:g}"
+            f"{_beyond(_share_outside(stats, float_domain.min, None), 'below it')}."))
     if float_domain.HasField("max") and num.max > float_domain.max:
         reasons.append(_reason(
             AnomalyInfo.FLOAT_TYPE_BIG_FLOAT, "Out-of-range values",
-            f"Unexpectedly high value: {num.max:g}>{float_domain.max:g}(upto six significant digits)"))
+            f"The largest value is {num.max:g}, above the schema's float_domain max {float_domain.max:g}"
+            f"{_beyond(_share_outside(stats, None, float_domain.max), 'above it')}."))
     if float_domain.disallow_inf and (math.isinf(num.min) or math.isinf(num.max)):
-        reasons.append(_reason(AnomalyInfo.FLOAT_TYPE_HAS_INF, "Invalid values",
-                               "Float feature has Inf values."))
+        standard = next((h for h in num.histograms if h.type == statistics_pb2.Histogram.STANDARD), None)
+        infinite = sum(
+            b.sample_count for b in (standard.buckets if standard else [])
+            if math.isinf(b.low_value) and b.low_value == b.high_value
+        )
+        found = f"{_count(infinite)} of {total} values are" if infinite else "Values include"
+        reasons.append(_reason(
+            AnomalyInfo.FLOAT_TYPE_HAS_INF, "Invalid values",
+            f"{found} infinite (min {num.min:g}, max {num.max:g}); the schema's float_domain disallows Inf."))
     return reasons
 
 
@@ -493,25 +620,36 @@ def _bool_domain_reasons(
 ) -> list[AnomalyInfo.Reason]:
     if stats.type == StatsType.STRING:
         valid = {v for v in (bool_domain.true_value, bool_domain.false_value) if v}
-        for value in string_value_counts(stats):
-            if value not in valid:
-                shown = '{"' + '", "'.join(sorted(valid)) + '"}' if valid else "{}"
-                return [_reason(AnomalyInfo.BOOL_TYPE_UNEXPECTED_STRING, "Non-boolean values",
-                                f'Saw unexpected value "{value}" instead of {shown}.')]
+        counts = string_value_counts(stats)
+        unexpected = {v: c for v, c in counts.items() if v not in valid}
+        if unexpected:
+            shown = '{"' + '", "'.join(sorted(valid)) + '"}' if valid else "{}"
+            total = sum(counts.values())
+            listed = ", ".join(f'"{_c_escape(v)}" ({_count(c)})' for v, c in unexpected.items())
+            return [_reason(
+                AnomalyInfo.BOOL_TYPE_UNEXPECTED_STRING, "Non-boolean values",
+                f"{_count(sum(unexpected.values()))} of {_count(total)} values are not in the schema's "
+                f"bool_domain {shown}: {listed}.")]
         return []
     num = stats.num_stats
     if stats.type == StatsType.INT:
         if num.min < 0.0:
-            return [_reason(AnomalyInfo.BOOL_TYPE_SMALL_INT, "Non-boolean values",
-                            f"Integers (such as {num.min:g}) not in {{0, 1}}: converting to an integer.")]
+            return [_reason(
+                AnomalyInfo.BOOL_TYPE_SMALL_INT, "Non-boolean values",
+                f"The smallest value is {num.min:g}{_beyond(_share_outside(stats, 0.0, None), 'below 0')}; "
+                "the schema's bool_domain allows only 0 and 1.")]
         if num.max > 1.0:
-            return [_reason(AnomalyInfo.BOOL_TYPE_BIG_INT, "Non-boolean values",
-                            f"Integers (such as {num.max:g}) not in {{0, 1}}: converting to an integer.")]
+            return [_reason(
+                AnomalyInfo.BOOL_TYPE_BIG_INT, "Non-boolean values",
+                f"The largest value is {num.max:g}{_beyond(_share_outside(stats, None, 1.0), 'above 1')}; "
+                "the schema's bool_domain allows only 0 and 1.")]
     if stats.type == StatsType.FLOAT:
         for bound in (num.min, num.max):
             if bound not in (0.0, 1.0):
-                return [_reason(AnomalyInfo.BOOL_TYPE_UNEXPECTED_FLOAT, "Non-boolean values",
-                                f"Floats (such as {bound:g}) not in {{0, 1}}: converting to float_domain.")]
+                return [_reason(
+                    AnomalyInfo.BOOL_TYPE_UNEXPECTED_FLOAT, "Non-boolean values",
+                    f"Values range from {num.min:g} to {num.max:g}, so at least {bound:g} is neither 0 "
+                    "nor 1; the schema's bool_domain allows only 0 and 1.")]
     return []
 
 
@@ -536,17 +674,20 @@ def _compare(
     treatment, control = _COMPARISON_NAMES[kind]
     control_stats = control_features.get(feature_name(stats))
     if control_stats is None:
-        return [_reason(AnomalyInfo.COMPARATOR_CONTROL_DATA_MISSING, f"{control} data missing",
-                        f"{control} data is missing.")], []
+        return [_reason(
+            AnomalyInfo.COMPARATOR_CONTROL_DATA_MISSING, f"{control} data missing",
+            f"The feature is not in the {control} data, so its {kind} cannot be measured; the "
+            f"schema's {kind}_comparator compares it with that data.")], []
 
     reasons, measurements = [], []
     current, baseline = string_value_counts(stats), string_value_counts(control_stats)
-    for present, threshold, measure, anomaly, title in (
+    for present, threshold, measure, anomaly, title, setting in (
         (has_linf, comparator.infinity_norm.threshold, Measurement.L_INFTY,
-         AnomalyInfo.COMPARATOR_L_INFTY_HIGH, "Linfty distance"),
+         AnomalyInfo.COMPARATOR_L_INFTY_HIGH, "Linfty distance", "infinity_norm"),
         (has_nad, comparator.normalized_abs_difference.threshold,
          Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE,
-         AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH, "normalized absolute difference"),
+         AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH, "normalized absolute difference",
+         "normalized_abs_difference"),
     ):
         if not present:
             continue
@@ -556,10 +697,10 @@ def _compare(
         if distance > threshold:
             reasons.append(_reason(
                 anomaly, f"High {title} between {treatment} and {control}",
-                f"The {title} between "
-                f"{treatment} and {control} is {distance:g} (up to six significant digits), above "
-                f"the threshold {threshold:g}. The feature value with maximum difference is: "
-                f"{value_at}"))
+                f"The {title} between {treatment} and {control} is {distance:g}, above the threshold "
+                f"{threshold:g} of the schema's {kind}_comparator.{setting}. The value with the largest "
+                f"difference is {value_at!r}: {_value_share(current, value_at, treatment)} and "
+                f"{_value_share(baseline, value_at, control)}."))
     if has_jsd:
         threshold = comparator.jensen_shannon_divergence.threshold
         divergence = _feature_jsd(stats, control_stats, comparator.jensen_shannon_divergence.source)
@@ -571,9 +712,17 @@ def _compare(
                     AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
                     f"High approximate Jensen-Shannon divergence between {treatment} and {control}",
                     f"The approximate Jensen-Shannon divergence between {treatment} and {control} "
-                    f"is {divergence:g} (up to six significant digits), above the threshold "
-                    f"{threshold:g}."))
+                    f"is {divergence:g}, above the threshold {threshold:g} of the schema's "
+                    f"{kind}_comparator.jensen_shannon_divergence."))
     return reasons, measurements
+
+
+def _value_share(counts: Mapping[str, float], value: str, side: str) -> str:
+    """"40 of 100 current values (40%)": one value's count among all counted values."""
+    total = sum(counts.values())
+    count = counts.get(value, 0.0)
+    share = f" ({_percent(count / total)})" if total else ""
+    return f"{_count(count)} of {_count(total)} {side} values{share}"
 
 
 def linf_distance(

@@ -37,9 +37,18 @@ from beam_ml.transforms.inference import SavedModelHandler, ServingModel
 def _with_serialized_examples(batch: pa.RecordBatch, exclude: Sequence[str]) -> pa.RecordBatch:
     from beam_ml.training import serialize_examples
 
-    columns = [n for n in batch.schema.names if n not in exclude]
+    columns = [f.name for f in batch.schema if f.name not in exclude and _fits_tf_example(f.type)]
     serialized = pa.array(serialize_examples(batch, columns) if batch.num_rows else [], type=pa.binary())
     return batch.append_column(EXAMPLES_INPUT, serialized)
+
+
+def _fits_tf_example(arrow_type: pa.DataType) -> bool:
+    """Whether a column can be a tf.Example feature: one value or a flat list of values per
+    row. Nested lists and structs cannot, so no model parsing tf.Examples reads them; they
+    are not serialized (and stay in the output rows like every column)."""
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        arrow_type = arrow_type.value_type
+    return not pa.types.is_nested(arrow_type)
 
 
 class ServingHandler(SavedModelHandler):

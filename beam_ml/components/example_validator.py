@@ -82,7 +82,9 @@ def ExampleValidator(
         with FileSystems.create(anomalies_path(anomalies.uri, split)) as handle:
             handle.write(result.SerializeToString(deterministic=True))
         found[split] = {
-            name: "; ".join(reason.short_description for reason in info.reason) or info.short_description
+            # The descriptions carry the figures ("present in 126 of 128 rows (98.4%); ..."), not the titles.
+            name: "; ".join(reason.description or reason.short_description for reason in info.reason)
+            or info.description
             for name, info in sorted(result.anomaly_info.items())
         }
     anomalies.properties.update(splits=names, anomalies={split: len(f) for split, f in found.items()})

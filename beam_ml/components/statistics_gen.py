@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from beam_ml import fs
-from beam_ml.artifacts import Examples, Statistics
+from beam_ml.artifacts import Examples, Schema, Statistics
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
 
@@ -48,12 +48,19 @@ def StatisticsGen(
     num_quantiles_histogram_buckets: int = 10,
     weight_feature: str | None = None,
     slice_features: list[str] | None = None,
+    schema: Input[Schema] | None = None,
 ) -> None:
-    """Compute TFDV-compatible statistics for each split (default: every split of the Examples)."""
+    """Compute TFDV-compatible statistics for each split (default: every split of the Examples).
+
+    With a schema, its claims are read as TFDV's ``StatsOptions.schema``: an INT or FLOAT
+    feature it marks categorical gets string statistics (unique, top values), and one with
+    an ``image_domain`` is reported as BYTES.
+    """
     import apache_beam as beam
 
     from beam_ml.components._writers import WriteProto
     from beam_ml.components.examples_io import read_split
+    from beam_ml.transforms.schema import load_schema
     from beam_ml.transforms.statistics import GenerateStatistics, StatsOptions
 
     names = splits or examples.splits
@@ -69,6 +76,7 @@ def StatisticsGen(
         num_quantiles_histogram_buckets=num_quantiles_histogram_buckets,
         weight_feature=weight_feature,
         slice_features=tuple(slice_features or ()),
+        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
     )
     with ctx.beam_pipeline() as pipeline:
         for split in names:

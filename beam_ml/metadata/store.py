@@ -14,6 +14,7 @@ queue instead of failing with "database is locked" half-way through.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -29,11 +30,25 @@ from beam_ml.metadata import tables as t
 
 PENDING, LIVE, ABANDONED = "PENDING", "LIVE", "ABANDONED"
 RUNNING, COMPLETE, CACHED, FAILED = "RUNNING", "COMPLETE", "CACHED", "FAILED"
+#: A run or execution stopped on purpose (SIGTERM, Ctrl-C): not a defect of its inputs or code.
+CANCELLED = "CANCELLED"
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
 
 class MetadataSchemaError(RuntimeError):
     """The store was written by a newer beam-ml, or is not a beam-ml store."""
+
+
+class IdenticalExecution(Exception):
+    """Another execution with the same cache key is running or has just completed.
+
+    Raised by ``start_execution`` instead of starting a second, identical
+    computation: the caller waits for ``execution`` and reuses its outputs.
+    """
+
+    def __init__(self, execution: ExecutionRecord) -> None:
+        super().__init__(f"execution {execution.id} ({execution.component_id}) has the same cache key; it is {execution.state}")
+        self.execution = execution
 
 
 @dataclass(frozen=True)
@@ -154,9 +169,34 @@ class MetadataStore:
             ).inserted_primary_key[0]
         return self.get_run(run_id)
 
-    def end_run(self, run_id: int, state: str) -> None:
+    def end_run(self, run_id: int, state: str) -> list[str]:
+        """Record how a run ended; returns the staging URIs of executions it leaves unfinished, to delete.
+
+        A run that ends (FAILED, CANCELLED) while one of its executions in this
+        process is still RUNNING - the signal or error arrived before that
+        execution's own end could be recorded - ends that execution in the same
+        transaction, with the run's state, so a finished run never shows a
+        RUNNING step.
+        """
+        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(update(t.contexts).where(t.contexts.c.id == run_id).values(state=state, ended_at=time.time()))
+            conn.execute(update(t.contexts).where(t.contexts.c.id == run_id).values(state=state, ended_at=now))
+            unfinished = conn.execute(
+                select(t.executions.c.id).where(
+                    t.executions.c.run_id == run_id,
+                    t.executions.c.state == RUNNING,
+                    t.executions.c.host == self._host,
+                    t.executions.c.pid == self._pid,
+                )
+            ).scalars().all()
+            if not unfinished:
+                return []
+            conn.execute(
+                update(t.executions)
+                .where(t.executions.c.id.in_(unfinished))
+                .values(state=state, ended_at=now, error=f"the run ended {state} before this step finished")
+            )
+            return self._abandon_outputs(conn, list(unfinished), now)
 
     def _pipeline_context(self, pipeline: str) -> int:
         query = select(t.contexts.c.id).where(t.contexts.c.kind == "pipeline", t.contexts.c.name == pipeline)
@@ -195,9 +235,20 @@ class MetadataStore:
             query = query.limit(limit)
         with self.engine.begin() as conn:
             return [
-                RunRecord(r.id, r.pipeline, r.name, r.state, r.created_at, r.ended_at, r.properties or {})
+                RunRecord(r.id, r.pipeline, r.name, self._run_state(r), r.created_at, r.ended_at, r.properties or {})
                 for r in conn.execute(query)
             ]
+
+    def _run_state(self, row: Any) -> str:
+        """A RUNNING run whose process on this host is gone is ABANDONED, whether or not a later run recorded it yet."""
+        props = row.properties or {}
+        if (
+            row.state == RUNNING
+            and props.get("host") == socket.gethostname()
+            and not _process_alive(props.get("pid", -1), props.get("proc_start"))
+        ):
+            return ABANDONED
+        return row.state
 
     # --- executions --------------------------------------------------------------------
 
@@ -210,13 +261,29 @@ class MetadataStore:
         parameters: Mapping[str, Any],
         inputs: Mapping[str, ArtifactRecord],
         outputs: Mapping[str, tuple[str, str]],
+        *,
+        properties: Mapping[str, Any] | None = None,
+        known_complete: frozenset[int] = frozenset(),
     ) -> tuple[ExecutionRecord, dict[str, ArtifactRecord]]:
         """Record a RUNNING execution, its input edges, and its outputs as PENDING artifacts.
 
         ``outputs`` maps each output name to (type name, staging URI).
+
+        Raises ``IdenticalExecution`` instead when another execution with this
+        cache key is RUNNING in a live process, or COMPLETE with LIVE outputs
+        and not among ``known_complete`` (those the caller already looked at
+        and could not use): two identical runs started together then compute
+        each step once. The look and the insert are one transaction, under
+        SQLite's write lock or a PostgreSQL advisory lock on the key, so two
+        processes cannot both decide that nobody is running it.
         """
         now = time.time()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(cache_key)})
+            identical = self._identical_execution(conn, cache_key, known_complete)
+            if identical is not None:
+                raise IdenticalExecution(identical)
             execution_id = conn.execute(
                 insert(t.executions).values(
                     run_id=run_id,
@@ -226,7 +293,7 @@ class MetadataStore:
                     started_at=now,
                     cache_key=cache_key,
                     parameters=dict(parameters),
-                    properties={"proc_start": _process_start(self._pid)},
+                    properties={**(properties or {}), "proc_start": _process_start(self._pid)},
                     host=self._host,
                     pid=self._pid,
                 )
@@ -241,6 +308,37 @@ class MetadataStore:
                 ).inserted_primary_key[0]
                 conn.execute(insert(t.events).values(execution_id=execution_id, artifact_id=created[name], kind=OUTPUT, name=name))
         return self.get_execution(execution_id), {name: self.get_artifact(aid) for name, aid in created.items()}
+
+    def _identical_execution(self, conn: Connection, cache_key: str, known_complete: frozenset[int]) -> ExecutionRecord | None:
+        rows = conn.execute(
+            select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state.in_([RUNNING, COMPLETE]))
+            .order_by(t.executions.c.id.desc())
+        ).all()
+        for row in rows:
+            execution = _execution(row)
+            if execution.state == RUNNING:
+                ours = execution.host == self._host and execution.pid == self._pid
+                # This process runs one node at a time: a RUNNING row of its own is a leftover
+                # whose failure could not be recorded, not work to wait for.
+                if not ours and self.process_alive(execution):
+                    return execution
+                continue
+            if execution.state == COMPLETE and execution.id not in known_complete:
+                states = conn.execute(
+                    select(t.artifacts.c.state)
+                    .join(t.events, t.events.c.artifact_id == t.artifacts.c.id)
+                    .where(t.events.c.execution_id == execution.id, t.events.c.kind == OUTPUT)
+                ).scalars().all()
+                if all(state == LIVE for state in states):
+                    return execution
+        return None
+
+    def process_alive(self, execution: ExecutionRecord) -> bool:
+        """Whether the process running an execution still exists (always True for another host: we cannot see it)."""
+        if execution.host != self._host:
+            return True
+        return _process_alive(execution.pid, execution.properties.get("proc_start"))
 
     def complete_execution(
         self,
@@ -270,8 +368,9 @@ class MetadataStore:
         *,
         published: bool = False,
         properties: Mapping[str, Any] | None = None,
+        state: str = FAILED,
     ) -> list[str]:
-        """Mark an execution FAILED and its PENDING outputs ABANDONED; returns their URIs.
+        """Mark an execution FAILED (or ``state``: CANCELLED) and its PENDING outputs ABANDONED; returns their URIs.
 
         ``published=True`` also withdraws outputs it already made LIVE: for a
         step that finished but whose results a later check refused.
@@ -280,7 +379,7 @@ class MetadataStore:
         """
         now = time.time()
         with self.engine.begin() as conn:
-            values: dict[str, Any] = {"state": FAILED, "error": error, "ended_at": now}
+            values: dict[str, Any] = {"state": state, "error": error, "ended_at": now}
             if properties:
                 current = conn.execute(select(t.executions.c.properties).where(t.executions.c.id == execution_id)).scalar_one()
                 values["properties"] = {**(current or {}), **properties}
@@ -482,6 +581,12 @@ class MetadataStore:
                     return artifact
         return None
 
+    def artifacts_in_state(self, *states: str) -> list[ArtifactRecord]:
+        """Every artifact in one of ``states`` (LIVE, PENDING, ABANDONED), oldest first."""
+        query = select(t.artifacts).where(t.artifacts.c.state.in_(states)).order_by(t.artifacts.c.id)
+        with self.engine.begin() as conn:
+            return [_artifact(row) for row in conn.execute(query)]
+
     def integrity_check(self) -> list[str]:
         """Problems found in the store (empty when healthy): SQLite's own check plus our invariants."""
         problems: list[str] = []
@@ -583,6 +688,11 @@ def _is_zombie(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def _lock_id(cache_key: str) -> int:
+    """A PostgreSQL advisory lock id (signed 64 bits) for a cache key."""
+    return int.from_bytes(hashlib.sha256(cache_key.encode()).digest()[:8], "big", signed=True)
 
 
 def _safe(url: str) -> str:

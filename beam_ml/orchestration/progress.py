@@ -52,7 +52,12 @@ class RichProgress:
 
         self._title = f"pipeline {pipeline.name}"
         self._rows = {node_id: ["WAITING", None, None] for node_id in pipeline.order}
-        self._live = Live(console=self.console, get_renderable=self._table, refresh_per_second=4, transient=False)
+        # stderr is left alone: while a component runs it points at the execution's log file
+        # (orchestration.logs), and Rich would otherwise pull third-party writes back onto the screen.
+        self._live = Live(
+            console=self.console, get_renderable=self._table, refresh_per_second=4, transient=False,
+            redirect_stderr=False,
+        )
         self._live.start()
 
     def _table(self):

@@ -11,10 +11,17 @@ For each component the runner
    execution COMPLETE. A failure marks the execution FAILED and deletes the
    staging directories; a killed process leaves PENDING rows that the next
    run marks ABANDONED (``MetadataStore.recover_abandoned``).
+
+Two identical runs started together compute each step once: when another
+process is already running an execution with the same cache key, the runner
+waits for it and then serves its outputs from cache (if that process dies,
+its execution is marked ABANDONED and this run takes over). A component's
+log output goes to its execution's log file (``orchestration.logs``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -30,15 +37,20 @@ from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Node, Pipeline, canonical_json, encode_param, external_fingerprints
 from beam_ml.metadata.store import (
     CACHED,
+    CANCELLED,
     COMPLETE,
     FAILED,
     LIVE,
+    RUNNING,
     ArtifactRecord,
     ExecutionRecord,
+    IdenticalExecution,
     MetadataStore,
     sqlite_url_for_root,
 )
 from beam_ml.orchestration.books import check_row_conservation
+from beam_ml.orchestration.failures import RunAborted, RunCancelled, cancel_reason, error_summary
+from beam_ml.orchestration.logs import console_verbose, execution_log, log_path
 from beam_ml.orchestration.progress import NullProgress, Progress
 
 SKIPPED = "SKIPPED"
@@ -93,8 +105,16 @@ class LocalDagRunner:
         metadata_url: str | None = None,
         progress: Progress | None = None,
         checks: Sequence[RunCheck] = (check_row_conservation,),
+        verbose: bool | None = None,
+        wait_interval: float = 0.5,
     ) -> None:
+        """``verbose``: let third-party output (fd 2) through to the console instead of only the
+        execution's log file; None follows the command line's ``-v`` (``logs.configure_console``).
+        ``wait_interval``: seconds between looks at an identical execution another run is computing.
+        """
         self.beam_args = tuple(beam_args)
+        self.verbose = verbose
+        self.wait_interval = wait_interval
         self.metadata_url = metadata_url
         self.progress = progress or NullProgress()
         self.checks = tuple(checks)
@@ -103,6 +123,15 @@ class LocalDagRunner:
         return MetadataStore(self.metadata_url or pipeline.metadata_url or sqlite_url_for_root(pipeline.root))
 
     def run(self, pipeline: Pipeline) -> RunResult:
+        """Run every component in order; returns the run's result, or raises when the run could not go on.
+
+        A component that fails is a FAILED result (the run stops there). A
+        signal (Ctrl-C, SIGTERM as ``failures.Terminated``) marks the running
+        execution and the run CANCELLED and raises ``RunCancelled``; an error
+        outside the component's code (a full disk under the store, a bug in
+        beam-ml) marks the run FAILED, as far as the store can still be
+        written, and raises ``RunAborted``. Both name the component.
+        """
         started = time.monotonic()
         with self.store_for(pipeline) as store:
             for uri in store.recover_abandoned():
@@ -111,8 +140,10 @@ class LocalDagRunner:
             results = {node_id: NodeResult(node_id, SKIPPED) for node_id in pipeline.order}
             self.progress.start(pipeline)
             state = COMPLETE
+            current: str | None = None
             try:
                 for node_id in pipeline.order:
+                    current = node_id
                     node = pipeline.node(node_id)
                     self.progress.node_started(node_id)
                     result = results[node_id] = self._run_node(store, pipeline, run.id, node, results)
@@ -127,12 +158,16 @@ class LocalDagRunner:
                     if result.state == FAILED:
                         state = FAILED
                         break
-            except BaseException:
-                store.end_run(run.id, FAILED)
-                raise
+                current = None
+                store.end_run(run.id, state)
+            except KeyboardInterrupt as interrupt:
+                _end_run_if_possible(store, run.id, CANCELLED)
+                raise RunCancelled(run.id, current, cancel_reason(interrupt)) from interrupt
+            except Exception as error:
+                _end_run_if_possible(store, run.id, FAILED)
+                raise RunAborted(run.id, current, error) from error
             finally:
                 self.progress.stop()
-            store.end_run(run.id, state)
         return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started)
 
     def _run_node(
@@ -146,47 +181,66 @@ class LocalDagRunner:
         }
         parameters = {name: encode_param(value) for name, value in node.params.items()}
         cache_key = _cache_key(node, parameters, inputs)
-        for source, outputs in store.cached_candidates(cache_key):
-            if all(fs.exists(a.uri) for a in outputs.values()):
-                execution = store.record_cached_execution(
-                    run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, outputs, source
+        unusable: set[int] = set()  # COMPLETE executions with this key whose outputs are gone from disk
+        while True:
+            for source, outputs in store.cached_candidates(cache_key):
+                if all(fs.exists(a.uri) for a in outputs.values()):
+                    execution = store.record_cached_execution(
+                        run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, outputs, source
+                    )
+                    return NodeResult(node.id, CACHED, execution, outputs, inputs, time.monotonic() - started)
+                unusable.add(source.id)
+            staging = {
+                name: (cls.TYPE_NAME, fs.join(pipeline.root, node.id, name, f".staging-{uuid.uuid4().hex}"))
+                for name, cls in node.spec.outputs.items()
+            }
+            log_file = log_path(pipeline.root, pipeline.name, node.id, uuid.uuid4().hex[:12])
+            try:
+                execution, pending = store.start_execution(
+                    run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, staging,
+                    properties={"log_file": log_file}, known_complete=frozenset(unusable),
                 )
-                return NodeResult(node.id, CACHED, execution, outputs, inputs, time.monotonic() - started)
+                break
+            except IdenticalExecution as identical:
+                self._wait_for(store, identical.execution)
 
-        staging = {
-            name: (cls.TYPE_NAME, fs.join(pipeline.root, node.id, name, f".staging-{uuid.uuid4().hex}"))
-            for name, cls in node.spec.outputs.items()
-        }
-        execution, pending = store.start_execution(
-            run_id, node.id, node.spec.type_id, cache_key, parameters, inputs, staging
-        )
         outputs = {name: node.spec.outputs[name](rec.uri, id=rec.id, state=rec.state) for name, rec in pending.items()}
         tmp_dir = fs.join(pipeline.root, ".tmp", str(execution.id))
         context = ExecutionContext(
             pipeline.name, pipeline.root, run_id, execution.id, node.id, self.beam_args, store, tmp_dir
         )
+        verbose = self.verbose if self.verbose is not None else console_verbose()
         try:
-            for artifact in outputs.values():
-                fs.makedirs(artifact.uri)
-            fs.makedirs(tmp_dir)
-            _call(node, inputs, outputs, context)
+            with execution_log(log_file, redirect_fd2=not verbose):
+                for artifact in outputs.values():
+                    fs.makedirs(artifact.uri)
+                fs.makedirs(tmp_dir)
+                _call(node, inputs, outputs, context)
             published = {}
             for name, artifact in outputs.items():
                 final = fs.join(pipeline.root, node.id, name, str(execution.id))
                 fs.rename(artifact.uri, final)
-                published[artifact.id] = (final, _json_properties(node, name, artifact), fs.fingerprint(final))
+                published[artifact.id] = (final, _json_properties(node, name, artifact), type(artifact).content_fingerprint(final))
             store.complete_execution(execution.id, published, context.notes)
         except BaseException as error:
-            message = "".join(traceback.format_exception(error)).strip()
-            for uri in store.fail_execution(execution.id, message, properties=_json_safe_notes(context.notes)):
-                fs.remove_tree(uri)
+            # Free the space first: on a full disk the store can record the failure only once they are gone.
             for artifact in outputs.values():
                 fs.remove_tree(artifact.uri)
+            fs.remove_tree(tmp_dir)
+            trace = "".join(traceback.format_exception(error)).strip()
+            cancelled = isinstance(error, KeyboardInterrupt)
+            for uri in store.fail_execution(
+                execution.id,
+                f"{cancel_reason(error)}\n\n{trace}" if cancelled else trace,
+                properties=_json_safe_notes(context.notes),
+                state=CANCELLED if cancelled else FAILED,
+            ):
+                fs.remove_tree(uri)
             if not isinstance(error, Exception):
                 raise  # KeyboardInterrupt, SystemExit: recorded, then let through
             return NodeResult(
                 node.id, FAILED, store.get_execution(execution.id), {}, inputs, time.monotonic() - started,
-                f"{type(error).__name__}: {error}",
+                error_summary(error),
             )
         finally:
             fs.remove_tree(tmp_dir)
@@ -194,6 +248,25 @@ class LocalDagRunner:
             node.id, COMPLETE, store.get_execution(execution.id), store.outputs_of(execution.id), inputs,
             time.monotonic() - started,
         )
+
+    def _wait_for(self, store: MetadataStore, execution: ExecutionRecord) -> None:
+        """Until an identical execution finished (or its process died: it is then marked ABANDONED)."""
+        while True:
+            current = store.get_execution(execution.id)
+            if current.state != RUNNING:
+                return
+            if not store.process_alive(current):
+                for uri in store.recover_abandoned():
+                    fs.remove_tree(uri)
+                return
+            time.sleep(self.wait_interval)
+
+
+def _end_run_if_possible(store: MetadataStore, run_id: int, state: str) -> None:
+    """Record a run's end unless the store cannot be written (a full disk): the error being raised says why."""
+    with contextlib.suppress(Exception):
+        for uri in store.end_run(run_id, state):
+            fs.remove_tree(uri)
 
 
 def _call(node: Node, inputs: Mapping[str, ArtifactRecord], outputs: Mapping[str, Artifact], context: ExecutionContext) -> None:

@@ -30,12 +30,16 @@ def _to_dense(tensor, default):
 
 
 def _lookup(values, vocabulary):
-    """Index of each value in a fixed vocabulary; unknown or missing → len(vocabulary)."""
-    table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)),
-        default_value=len(vocabulary),
-    )
-    return table.lookup(values)
+    """Index of each value in a fixed vocabulary; unknown or missing → len(vocabulary).
+
+    Compared against the few entries directly rather than through a lookup
+    table: a table built inside the traced preprocessing_fn is re-initialized
+    on every call, which TensorFlow warns about (absl "Tables initialized
+    inside a tf.function").
+    """
+    matches = tf.equal(tf.expand_dims(values, -1), tf.constant(vocabulary))
+    index = tf.argmax(tf.cast(matches, tf.int64), axis=-1)
+    return tf.where(tf.reduce_any(matches, axis=-1), index, tf.constant(len(vocabulary), tf.int64))
 
 
 def preprocessing_fn(inputs):
@@ -78,7 +82,8 @@ def run_fn(fn_args):
     keras.utils.set_random_seed(int(fn_args.hyperparameters.get("seed", 0)))
     model = build_model(fn_args.hyperparameters)
     model.fit(
-        fn_args.train_dataset(batch_size=32, seed=0),
+        fn_args.train_dataset(batch_size=32, seed=0),  # repeats: train_steps bounds it
+        shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores this
         steps_per_epoch=fn_args.train_steps,
         validation_data=fn_args.eval_dataset(batch_size=32),
         validation_steps=fn_args.eval_steps,
@@ -109,6 +114,7 @@ def tuner_fn(fn_args):
         tuner,
         {
             "x": fn_args.train_dataset(batch_size=32, seed=0),
+            "shuffle": False,
             "steps_per_epoch": fn_args.train_steps,
             "validation_data": fn_args.eval_dataset(batch_size=32),
             "validation_steps": fn_args.eval_steps,

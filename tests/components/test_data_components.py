@@ -134,6 +134,11 @@ def test_schema_validation_and_show_on_the_penguin_pipeline(tmp_path, capsys):
         artifact = result.outputs(node)[name]
         assert main(["show", str(artifact.id), "--pipeline-root", str(root)]) == 0
         assert expected in capsys.readouterr().out
+    # Two eval rows lack the measurements; the message says so, not "Column dropped" (issue 10).
+    eval_anomalies = load_anomalies(Examples(anomalies.uri, anomalies.properties), "eval").anomaly_info
+    assert [r.description for r in eval_anomalies["bill_depth_mm"].reason] == [
+        "Present in 126 of 128 rows (98.4%); the schema requires 100%."
+    ]
 
 
 def test_data_pipeline_never_imports_tensorflow(tmp_path):

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from beam_ml.metadata import tables
 from beam_ml.metadata.lineage import downstream, upstream
-from beam_ml.metadata.store import MetadataSchemaError, MetadataStore
+from beam_ml.metadata.store import MetadataSchemaError, MetadataStore, _process_start
 
 
 def _run_step(store, run_id, component, inputs, outputs=("out",), props=None):
@@ -130,3 +130,62 @@ def test_latest_artifact_by_type_pipeline_and_property(store_url):
         assert store.latest_artifact("Artifact", pipeline="a").id == second["out"].id
         assert store.latest_artifact("Artifact", where={"blessed": True}).id == other["out"].id
         assert store.latest_artifact("Model") is None
+
+
+def test_an_identical_execution_is_refused_while_another_live_process_runs_it(store_url):
+    from beam_ml.metadata.store import IdenticalExecution
+
+    outputs = {"out": ("Artifact", "/tmp/s/same")}
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            theirs, _ = store.start_execution(run.id, "A", "t.A", "same-key", {}, {}, outputs)
+            with store.engine.begin() as conn:  # as if another process on this host had started it
+                conn.execute(
+                    update(tables.executions)
+                    .where(tables.executions.c.id == theirs.id)
+                    .values(pid=other.pid, properties={"proc_start": _process_start(other.pid)})
+                )
+            with pytest.raises(IdenticalExecution) as refused:
+                store.start_execution(run.id, "A", "t.A", "same-key", {}, {}, outputs)
+            assert refused.value.execution.id == theirs.id
+            store.start_execution(run.id, "B", "t.B", "other-key", {}, {}, outputs)  # other keys are not held up
+        finally:
+            other.kill()
+            other.wait()
+        # Its process is gone: nobody is computing it any more, so this one may.
+        mine, pending = store.start_execution(run.id, "A", "t.A", "same-key", {}, {}, outputs)
+        store.complete_execution(mine.id, {pending["out"].id: ("/tmp/final/same", {}, "fp")})
+        with pytest.raises(IdenticalExecution) as done:  # completed and LIVE: serve it, do not recompute
+            store.start_execution(run.id, "A", "t.A", "same-key", {}, {}, outputs)
+        assert done.value.execution.id == mine.id
+        # ... unless the caller found its files gone and says so.
+        store.start_execution(run.id, "A", "t.A", "same-key", {}, {}, outputs, known_complete=frozenset({mine.id}))
+
+
+def test_a_run_of_a_dead_process_is_listed_abandoned(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        assert store.get_run(run.id).state == "RUNNING"  # this process is alive
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(tables.contexts)
+                .where(tables.contexts.c.id == run.id)
+                .values(properties={**run.properties, "pid": dead.pid})
+            )
+        assert store.get_run(run.id).state == "ABANDONED"
+
+
+def test_ending_a_run_ends_its_unfinished_executions_with_it(store_url):
+    with MetadataStore(store_url) as store:
+        run = store.begin_run("p")
+        execution, pending = store.start_execution(run.id, "A", "t.A", "k-end", {}, {}, {"out": ("Artifact", "/tmp/s/end")})
+        assert store.end_run(run.id, "CANCELLED") == ["/tmp/s/end"]
+        assert store.get_run(run.id).state == "CANCELLED"
+        ended = store.get_execution(execution.id)
+        assert ended.state == "CANCELLED" and "before this step finished" in ended.error
+        assert store.get_artifact(pending["out"].id).state == "ABANDONED"
+        assert store.integrity_check() == []

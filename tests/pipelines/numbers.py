@@ -1,8 +1,9 @@
 """A small pipeline of plain-Python components for the framework's own tests.
 
-Produce -> Square -> Total (-> Report -> Archive when LONG=1, five components).
+Produce -> Square -> Total (-> Report -> Archive when LONG=1, five components;
+-> Chatter when CHATTER=1).
 Environment variables set parameters so the CLI tests can change them:
-POWER, FAIL, SLEEP, ROOT, LONG.
+POWER, FAIL, SLEEP, ROOT, LONG, COUNT, CHATTER.
 """
 
 import json
@@ -57,8 +58,22 @@ def Archive(report: Input[Artifact], squares: Input[Numbers], archive: Output[Ar
     pathlib.Path(archive.uri, "archive.txt").write_text(text + json.dumps(read_numbers(squares)))
 
 
+@component
+def Chatter(total: Input[Numbers], said: Output[Artifact]) -> None:
+    """Talks the way third-party libraries do: their loggers, Python warnings, and bytes on fd 2."""
+    import logging
+    import warnings
+
+    logging.getLogger("absl").warning("absl says: chatter from a library logger")
+    logging.getLogger("tensorflow").warning("tensorflow says: `mean radius` is not a valid node name")
+    warnings.warn("a library's UserWarning", UserWarning, stacklevel=1)
+    os.write(2, b"I0000 port.cc:153] native code writes straight to fd 2\n")
+    logging.getLogger("beam_ml.tests").warning("beam-ml says: a warning meant for the user")
+    pathlib.Path(said.uri, "said.txt").write_text("said")
+
+
 def create_pipeline() -> Pipeline:
-    produce = Produce(count=10)
+    produce = Produce(count=int(os.environ.get("COUNT", "10")))
     square = Square(numbers=produce.outputs.numbers, power=int(os.environ.get("POWER", "2")))
     total = Total(
         values=square.outputs.squares,
@@ -69,4 +84,6 @@ def create_pipeline() -> Pipeline:
     if os.environ.get("LONG") == "1":
         report = Report(total=total.outputs.total)
         nodes += [report, Archive(report=report.outputs.report, squares=square.outputs.squares)]
+    if os.environ.get("CHATTER") == "1":
+        nodes.append(Chatter(total=total.outputs.total))
     return Pipeline("numbers", root=os.environ.get("ROOT", "pipelines/numbers"), components=nodes)

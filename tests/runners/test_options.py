@@ -64,7 +64,8 @@ def test_the_direct_runner_never_tries_to_download_prism(beam_args, caplog, tmp_
 
 
 def test_an_explicit_prism_or_fnapi_runner_is_left_alone():
-    assert runner_name(pipeline_options(["--runner=PrismRunner"])) == "PrismRunner"
+    # (with its own binary: without one, beam-ml builds Prism; tests/runners/test_prism.py)
+    assert runner_name(pipeline_options(["--runner=PrismRunner", "--prism_location=/opt/prism"])) == "PrismRunner"
     assert runner_name(pipeline_options(["--runner=FnApiRunner"])) == "FnApiRunner"
 
 
@@ -131,7 +132,8 @@ def test_dataflow_job_names_are_valid():
     assert options.view_as(GoogleCloudOptions).job_name == "penguin-data-statisticsgen-3"
 
 
-def test_dataflow_offline_writes_the_job_and_runs_locally(cache, tmp_path):
+def test_dataflow_offline_writes_the_job_and_runs_locally(cache, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     args = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west1", f"--dataflow_job_spec_dir={tmp_path / 'specs'}"]
     options = pipeline_options(args, job_name="penguin-examplegen-1")
     out = tmp_path / "out" / "numbers"
@@ -149,6 +151,10 @@ def test_dataflow_offline_writes_the_job_and_runs_locally(cache, tmp_path):
     assert any(name.startswith("beam_ml_job-") for name in staged)
     assert (folder / "pipeline.pb").stat().st_size > 0 and "WriteToText" in (folder / "pipeline.pbtxt").read_text()
     assert options.view_as(StandardOptions).runner.endswith("OfflineDataflowRunner")
+    # Run locally in this process, never on a Prism that Beam's DirectRunner would try first
+    # (downloading it, or submitting to one already running in this process).
+    tried = [r for r in caplog.records if ".portability." in r.name or "-prism-" in r.getMessage()]
+    assert not tried, [r.getMessage()[:200] for r in tried]
 
 
 def test_dataflow_offline_needs_project_and_region(cache, tmp_path):

@@ -278,3 +278,51 @@ def test_raw_tensors_and_serialized_examples_give_the_keras_predictions_on_taxi_
     results = handler.run_inference(fed, handler.load_model())
     got = np.concatenate([np.asarray(r.column("prediction")) for r in results])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_list_nested_and_struct_columns_pass_through_unchanged(exported: tuple[str, keras.Model]) -> None:
+    """BulkInferrer's rows keep their list-valued features: columns the model does not take
+    come back exactly as they went in, whatever their type."""
+    path, model = exported
+    data = _data(6, seed=5)
+    extra = {
+        "tags": pa.array([["a", "b"], [], None, ["c"], ["a"] * 4, ["b"]], pa.list_(pa.string())),
+        "grid": pa.array([[[1, 2], []], None, [[3]], [], [None, [4]], [[5, 6, 7]]], pa.list_(pa.list_(pa.int64()))),
+        "c": pa.array([{"f1": 1.5, "f2": ["x"]}, None, {"f1": None, "f2": []}, {"f1": 2.0, "f2": None},
+                       {"f1": 0.0, "f2": ["y", "z"]}, {"f1": -1.0, "f2": ["x"]}]),
+    }
+    [batch] = _record_batches(data, size=6)
+    for name, column in extra.items():
+        batch = batch.append_column(name, column)
+    with BeamTestPipeline() as pipeline:
+        result = pipeline | beam.Create([batch], reshuffle=False) | PredictRecordBatches(path)
+
+        def check(batches: list[pa.RecordBatch]) -> None:
+            [out] = batches
+            for name, column in extra.items():
+                assert out.column(name).equals(column), name
+            probabilities = np.asarray(out.column("probabilities").flatten()).reshape(-1, 3)
+            np.testing.assert_allclose(probabilities, _expected_probabilities(model, data), rtol=1e-6, atol=1e-6)
+
+        assert_that(result, check)
+
+
+def test_serialized_examples_carry_list_features_and_leave_out_nested_ones() -> None:
+    """For a model that parses tf.Examples, a list column becomes a multi-valued feature (an
+    empty list an empty one, a null an absent one); nested lists and structs, which a
+    tf.Example cannot hold, are left out of the examples rather than failing the rows."""
+    from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+
+    from beam_ml.components._serving import _with_serialized_examples
+
+    batch = pa.record_batch({
+        "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
+        "x": pa.array([1.5, None, 2.0]),
+        "grid": pa.array([[[1]], None, []], pa.list_(pa.list_(pa.int64()))),
+        "c": pa.array([{"f": 1}, None, {"f": 2}]),
+    })
+    serialized = _with_serialized_examples(batch, exclude=()).column("examples").to_pylist()
+    decoded = ExamplesToRecordBatchDecoder().DecodeBatch(serialized)
+    assert sorted(decoded.schema.names) == ["tags", "x"]
+    assert decoded.column("tags").to_pylist() == [[b"a", b"b"], [], None]
+    assert decoded.column("x").to_pylist() == [[1.5], None, [2.0]]

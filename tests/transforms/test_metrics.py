@@ -1,4 +1,5 @@
-"""Evaluation metrics: scikit-learn's numbers, the combiner contract, Beam = in memory, validation.
+"""Evaluation metrics: scikit-learn's numbers, Beam = in memory, validation (the combiner
+contract is in tests/contracts/test_metric_combine_fns.py).
 
 Tolerances, and why:
 - example counts, accuracy, precision, recall: exact (the confusion matrix
@@ -19,9 +20,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
-import itertools
 import math
-import random
 import subprocess
 import sys
 
@@ -35,7 +34,6 @@ from apache_beam.testing.util import assert_that
 from beam_ml.transforms.metrics import (
     OVERALL,
     AUCCurves,
-    Calibration,
     ChangeThreshold,
     ComputeMetrics,
     ConfusionAtThreshold,
@@ -44,7 +42,6 @@ from beam_ml.transforms.metrics import (
     LogLoss,
     MetricsCombineFn,
     MetricsConfig,
-    RegressionErrors,
     ValueThreshold,
     compute_metrics_in_memory,
     validate_metrics,
@@ -237,70 +234,12 @@ def test_metrics_module_does_not_import_tensorflow() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Combiner contract: split, merge in any order, compact → the one-shot result
+# Combining (the CombineFn contract itself: tests/contracts/test_metric_combine_fns.py)
 # ---------------------------------------------------------------------------
 
 
 def _labeled(data: dict[str, np.ndarray]) -> LabeledBatch:
     return LabeledBatch(data["label"], data["prediction"], data["weight"])
-
-
-def _pieces(batch: LabeledBatch, count: int) -> list[LabeledBatch]:
-    edges = np.linspace(0, len(batch), count + 1).astype(int)
-    # One empty piece on purpose: an accumulator that saw nothing must merge cleanly.
-    edges[3] = edges[2]
-    return [
-        LabeledBatch(batch.labels[a:b], batch.predictions[a:b], None if batch.weights is None else batch.weights[a:b])
-        for a, b in itertools.pairwise(edges)
-    ]
-
-
-def _merge_orders(fn: beam.CombineFn, pieces: list[LabeledBatch]) -> list[dict[str, float]]:
-    def accumulators() -> list:
-        return [fn.add_input(fn.create_accumulator(), piece) for piece in pieces]
-
-    results = []
-    # All at once.
-    results.append(fn.extract_output(fn.merge_accumulators(accumulators())))
-    # Reversed, pairwise, as a tree, compacting every partial result.
-    level = accumulators()[::-1]
-    while len(level) > 1:
-        level = [fn.compact(fn.merge_accumulators(level[i : i + 2])) for i in range(0, len(level), 2)]
-    results.append(fn.extract_output(level[0]))
-    # Shuffled, folding one at a time into a fresh accumulator, then adding more input to the merged one.
-    shuffled = accumulators()
-    random.Random(7).shuffle(shuffled)
-    merged = fn.create_accumulator()
-    for acc in shuffled:
-        merged = fn.merge_accumulators([merged, fn.compact(acc)])
-    results.append(fn.extract_output(merged))
-    return results
-
-
-CONTRACT_CASES = [
-    ("binary", ExampleCount()),
-    ("binary", ConfusionAtThreshold()),
-    ("binary", AUCCurves()),
-    ("binary", LogLoss()),
-    ("binary", Calibration()),
-    ("multiclass", ConfusionAtThreshold()),
-    ("multiclass", AUCCurves()),
-    ("multiclass", LogLoss()),
-    ("regression", RegressionErrors()),
-    ("binary", MetricsConfig("binary").combine_fn()),
-    ("multiclass", MetricsConfig("multiclass").combine_fn()),
-    ("regression", MetricsConfig("regression").combine_fn()),
-]
-
-
-@pytest.mark.parametrize(("kind", "fn"), CONTRACT_CASES, ids=[f"{k}-{type(f).__name__}" for k, f in CONTRACT_CASES])
-def test_merge_order_contract(kind: str, fn: beam.CombineFn, request: pytest.FixtureRequest) -> None:
-    batch = _labeled(request.getfixturevalue(kind))
-    one_shot = fn.extract_output(fn.add_input(fn.create_accumulator(), batch))
-    for result in _merge_orders(fn, _pieces(batch, 13)):
-        assert result.keys() == one_shot.keys()
-        for name, value in one_shot.items():
-            assert result[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
 def test_metrics_combine_fn_is_all_its_metrics(binary: dict[str, np.ndarray]) -> None:

@@ -208,3 +208,38 @@ def test_user_schema_loads(user_schema):
     assert len(user_schema.feature) == 18
     assert _features(user_schema)["payment_type"].domain == "payment_type"
     assert _domains(user_schema).keys() == {"company", "payment_type"}
+
+
+# --- list, nested and struct features ------------------------------------------------------------
+
+LIST_DATA = Path(__file__).resolve().parent / "data"
+
+
+def _list_reference(name: str, message):
+    return text_format.Parse((LIST_DATA / f"tfdv_1.16.1_{name}.pbtxt").read_text(), message)
+
+
+@pytest.mark.parametrize("name", ["list_features", "nested_features"])
+def test_list_nested_and_struct_schema_equals_tfdv_infer_schema(name):
+    """value_count (min 1 only when lengths vary, none when a list can be empty), value_counts
+    per nesting level, no shape for varying lengths, struct members in struct_domain, a
+    struct member's string domain named after its path: all as TFDV 1.16.1's infer_schema."""
+    stats = _list_reference(name, statistics_pb2.DatasetFeatureStatisticsList())
+    expected = _list_reference(f"{name}_schema_inferred", schema_pb2.Schema())
+    assert infer_schema(stats) == expected
+
+
+def test_nested_data_validates_against_its_inferred_schema():
+    import pyarrow as pa
+    from list_fixtures import nested_record_batch
+
+    from beam_ml.transforms.statistics import generate_statistics_in_memory
+    from beam_ml.transforms.validation import validate_statistics
+
+    stats = generate_statistics_in_memory(nested_record_batch(pa))
+    schema = infer_schema(stats)
+    assert [f.name for f in schema.feature] == ["nested", "s", "weight"]
+    assert [f.name for f in _features(schema)["s"].struct_domain.feature] == ["f1", "f2"]
+    assert not validate_statistics(stats, schema).anomaly_info
+    del _features(schema)["s"].struct_domain.feature[0]  # the data's s.f1 is then a new column
+    assert list(validate_statistics(stats, schema).anomaly_info) == ["s.f1"]

@@ -1,4 +1,4 @@
-"""Statistics stage: TFDV 1.16.1's numbers on the taxi data, the combiner contract, Beam, options.
+"""Statistics stage: TFDV 1.16.1's numbers on the taxi data, merging at scale, Beam, options.
 
 Tolerances, and why:
 - Counts, min, max, types and feature order are exact: they are plain arithmetic.
@@ -220,7 +220,9 @@ def test_string_avg_length(reference, ours) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Combiner contract: split, merge in any order, compact → same statistics
+# Split, merged in several orders, compacted: past the sketches' exact capacity
+# (the CombineFn contract itself, exact on smaller input and with every merge
+# plan, is tests/contracts/test_statistics_combine_fn.py)
 # ---------------------------------------------------------------------------
 
 SKETCH_FIELDS = ("median", "histograms", "num_values_histogram", "unique", "top_values", "rank_histogram")
