@@ -769,10 +769,9 @@ def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[int, int, int]:
     if pa.types.is_floating(values.type):
         return len(values), 0, 1
     if _casts(values, pa.float64()):
-        numbers = values
-    else:
-        matched = pc.match_substring_regex(values, _NUMBER)
-        numbers = values.filter(matched)
+        return len(values), 0, int(not _casts(values, pa.int64()))
+    matched = pc.match_substring_regex(values, _NUMBER)
+    numbers = values.filter(matched)
     return len(values), len(values) - len(numbers), int(len(numbers) > 0 and not _casts(numbers, pa.int64()))
 
 
