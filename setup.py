@@ -31,6 +31,7 @@ TEST_REQUIRES = [
     "ruff==0.17.6",
     "scikit-learn==1.9.1",
     "pyinstrument==5.1.3",
+    "hypothesis==6.170.17",
 ]
 
 setup(

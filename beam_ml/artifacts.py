@@ -66,8 +66,32 @@ def artifact_type(type_name: str) -> type[Artifact]:
     return _REGISTRY.get(type_name, Artifact)
 
 
+class EmptySplitError(ValueError):
+    """A component was given a split with no rows, which it cannot work on."""
+
+
 class _SplitArtifact(Artifact):
     """An artifact laid out as ``Split-<name>/`` directories, as TFX lays them out."""
+
+    #: The property holding rows per split, written by the producing component.
+    ROWS_PROPERTY: ClassVar[str] = ""
+
+    def require_rows(self, splits: str | list[str], component: str, each: bool = True) -> None:
+        """Fail naming the split when one of `splits` holds no rows (or, with each=False,
+        when all of them are empty: statistics of one empty split are still statistics).
+
+        An empty split otherwise surfaces deep inside a library (TensorFlow's TypeError
+        in Transform, a Keras fit that never starts), saying nothing of 0 rows.
+        """
+        rows = self.properties.get(self.ROWS_PROPERTY) or {}
+        names = [splits] if isinstance(splits, str) else list(splits)
+        if not each and any(rows.get(split) != 0 for split in names):
+            return
+        for split in names:
+            if rows.get(split) == 0:
+                raise EmptySplitError(
+                    f"{component}: split {split!r} of {type(self).__name__} {self.uri} has no rows; "
+                    "give ExampleGen input with rows for it (it ran with allow_empty=True)")
 
     def split_uri(self, split: str) -> str:
         from beam_ml import fs
@@ -82,9 +106,13 @@ class _SplitArtifact(Artifact):
 class Examples(_SplitArtifact):
     """Rows of data: ``Split-<name>/*.parquet``."""
 
+    ROWS_PROPERTY = "split_rows"
+
 
 class Statistics(_SplitArtifact):
     """``Split-<name>/FeatureStats.pb``: a tensorflow_metadata DatasetFeatureStatisticsList."""
+
+    ROWS_PROPERTY = "num_examples"
 
 
 class Schema(Artifact):

@@ -7,22 +7,29 @@ record batches that match the unified schema, plus `RejectedRow`s for rows that 
 parse or do not fit a declared type. The Beam transforms and the in-memory path in
 `ingestion.py` only call these two methods, so both paths read identically.
 
-Column kinds form a lattice, null < int64 < float64 < string, and the schema of a whole
-read is the join over every file's sampled head: an int column that is float in another
-file becomes float64, and a mix with text becomes string. List-valued columns (Parquet and
-Arrow lists, JSON arrays, multi-valued tf.Example features) and struct columns (Parquet
-structs, JSON objects) have a composite kind: their Arrow type with every leaf one of the
-kinds above, e.g. list<list<float64>>; a list joins a list element-wise, a struct joins a
-struct field by field, and a single value joins a list as a one-value list (a tf.Example
-feature is a list in a file where some example has other than one value, else single); a
-list and a struct do not join, and the read fails naming the file. A column with no value
-in any sample is declared string (it can hold any later value, so nothing is rejected because
-of a guess). Values after the sample that do not fit the declared type are rejected, not
-coerced; give a tensorflow_metadata Schema to declare types instead of inferring them.
+Column kinds form a lattice, null < int64 < float64 < string. A CSV column's kind is
+decided from every value of the whole input, never from a file's head, so where a value
+sits cannot change a type: the column is numeric when all but `max_mixed_fraction` of
+its non-empty values parse as numbers (the others are then rejected rows), else string,
+and the schema's metadata names the columns typed string because their values were mixed.
+Formats whose files carry types (Parquet, Avro, TFRecord, JSON Lines) join them: an int
+column that is float in another file becomes float64, but text in one file and numbers
+in another is a conflict that fails the read, naming both files. List-valued columns
+(Parquet and Arrow lists, JSON arrays, multi-valued tf.Example features) and struct
+columns (Parquet structs, JSON objects) have a composite kind: their Arrow type with
+every leaf one of the kinds above, e.g. list<list<float64>>; a list joins a list
+element-wise, a struct joins a struct field by field, and a single value joins a list as
+a one-value list (a tf.Example feature is a list in a file where some example has other
+than one value, else single); a list and a struct do not join, and the read fails naming
+the file. A column with no value anywhere is declared string. Give a tensorflow_metadata
+Schema to declare types instead; values that do not fit a declared type are rejected,
+never coerced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
 import io
 import json
@@ -97,7 +104,10 @@ class ReadOptions:
       the peak RSS of ×10 (18 MiB, one item), which 64 MiB did not.
     infer_bytes: how much of each file's head is sampled to infer column types.
     batch_rows: rows per record batch for record formats (Parquet, Avro, TFRecord);
-      CSV and JSON Lines batches follow block_bytes.
+      CSV and JSON Lines batches follow block_bytes (grown for a row longer than it).
+    max_mixed_fraction: CSV only: the fraction of a column's non-empty values that may
+      fail to parse as numbers with the column still typed numeric (those rows are
+      rejected); above it the column is string.
     """
 
     format: str
@@ -110,6 +120,7 @@ class ReadOptions:
     infer_bytes: int = 1 << 20
     block_bytes: int = 4 << 20
     batch_rows: int = 8192
+    max_mixed_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -142,11 +153,19 @@ class WorkItem(NamedTuple):
 
 
 class FileColumns(NamedTuple):
-    """One file's columns in order and the kind sampled for each."""
+    """One file's columns in order and the kind sampled for each.
+
+    counts (CSV, whose text carries no types) holds, per column, how many values are
+    non-empty and how many are not numbers in the whole file, and 1 if some number is
+    not an integer: typing sums them over every file of the read. tag is the output the
+    file's rows go to.
+    """
 
     path: str
     names: tuple[str, ...]
     kinds: tuple[Kind, ...]
+    counts: tuple[tuple[int, int, int], ...] | None = None
+    tag: str = ""
 
 
 def _is_list_type(arrow_type: pa.DataType) -> bool:
@@ -190,21 +209,63 @@ def _resolve_nulls(kind: Kind) -> pa.DataType:
     return pa.struct([pa.field(f.name, _resolve_nulls(_kind_of_type(f.type))) for f in kind])
 
 
-def unify_columns(files: list[FileColumns], declared: Mapping[str, str]) -> pa.Schema:
-    """The schema of a whole read: columns in the order of the first file (by path) that
-    has them, each the join of its kinds over all files, declared kinds overriding.
+#: Schema metadata key: the columns typed string because their values mixed numbers and text.
+MIXED_COLUMNS_KEY = b"beam_ml.mixed_string_columns"
 
-    Sorting by path makes the result independent of the order files were sampled in.
+
+def unify_columns(files: list[FileColumns], declared: Mapping[str, str], max_mixed_fraction: float = 0.01) -> pa.Schema:
+    """The schema of a whole read: columns in the order of the first file (by path) that
+    has them, each typed from all files, declared kinds overriding.
+
+    A column with value counts (CSV) is typed by the counts summed over every file: int
+    or float when at most `max_mixed_fraction` of its non-empty values are not numbers,
+    else string (named in the schema's MIXED_COLUMNS_KEY metadata when some values were
+    numbers). Kinds read from typed files join in the lattice, but text in one file and
+    numbers in another is an IngestionError naming both files, unless declared. Sorting
+    by path makes the result independent of the order files were sampled in.
     """
     order: dict[str, Kind] = {}
+    seen: dict[str, tuple[str, str]] = {}  # single-valued column → (a file, its non-null kind)
+    totals: dict[str, np.ndarray] = {}
     for file in sorted(files, key=lambda file: file.path):
-        for name, kind in zip(file.names, file.kinds, strict=True):
+        for index, (name, kind) in enumerate(zip(file.names, file.kinds, strict=True)):
+            if file.counts is not None:
+                totals[name] = totals.get(name, np.zeros(3, np.int64)) + np.asarray(file.counts[index], np.int64)
+                order.setdefault(name, "null")
+                continue
+            if isinstance(kind, str) and kind != "null" and name not in declared:
+                first = seen.setdefault(name, (file.path, kind))
+                if (kind == "string") != (first[1] == "string"):
+                    raise IngestionError(
+                        f"column {name!r} is {KIND_TYPES[first[1]]} in {first[0]} but {KIND_TYPES[kind]} in "
+                        f"{file.path}: declare its type in a schema, or make the files agree")
             try:
                 order[name] = join_kinds(order.get(name, "null"), kind)
             except ValueError as error:
                 raise IngestionError(f"{file.path}: column {name!r}: {error}") from error
+    mixed = []
+    for name, counts in totals.items():
+        order[name] = _counted_kind(counts, max_mixed_fraction)
+        if order[name] == "string" and counts[1] < counts[0] and name not in declared:
+            mixed.append(name)
     order.update((name, _declared_kind(kind, order[name])) for name, kind in declared.items() if name in order)
-    return pa.schema([pa.field(name, _resolve_nulls(kind)) for name, kind in order.items()])
+    metadata = {MIXED_COLUMNS_KEY: json.dumps(sorted(mixed)).encode()} if mixed else None
+    return pa.schema([pa.field(name, _resolve_nulls(kind)) for name, kind in order.items()], metadata=metadata)
+
+
+def _counted_kind(counts, max_mixed_fraction: float) -> str:
+    """The kind of a column from its (non-empty, not numbers, some non-integer) counts."""
+    non_empty, not_number, fractional = (int(c) for c in counts)
+    if non_empty == 0:
+        return "null"
+    if not_number <= max_mixed_fraction * non_empty:
+        return "float" if fractional else "int"
+    return "string"
+
+
+def mixed_string_columns(schema: pa.Schema) -> list[str]:
+    """The columns `unify_columns` typed string because their values mixed numbers and text."""
+    return json.loads((schema.metadata or {}).get(MIXED_COLUMNS_KEY, b"[]"))
 
 
 def _declared_kind(declared: str, found: Kind) -> Kind:
@@ -652,45 +713,77 @@ def _line_starts(data: bytes) -> np.ndarray:
     return starts[starts < len(data)]
 
 
-def _infer_unseen_columns(path: str, columns: list[str], options: ReadOptions, newlines_in_values: bool) -> dict[str, str]:
-    """Kinds of the columns that had no value in the sampled head, from the whole file.
-
-    A sparse column (the taxi data's pickup_census_tract has one value in 15,002
-    rows) would otherwise be typed string for want of evidence. Only those columns
-    are parsed, as text, then typed by what all their values fit: int, float or string.
-    Arrow parses a file known to hold no newlines in quoted values twice as fast
-    (1.27 s → 0.55 s on taxi ×100), so the caller says which it is.
-    """
-    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-        table = _read_text_columns(handle, columns, options, newlines_in_values)
-    kinds = {}
-    for name in columns:
-        values = table[name].drop_null()
-        kinds[name] = "null" if len(values) == 0 else _text_kind(values)
-    return kinds
+#: What Arrow's casts take as a number (surrounding whitespace is trimmed before a
+#: cast, as _fit does); used to count the values that are not numbers.
+_UNTERMINATED = "unterminated quoted value: a quote opened in this row is never closed"
+_NUMBER = r"^\s*[+-]?(((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|(?i:inf|infinity|nan))\s*$"
 
 
-def _read_text_columns(handle, columns: list[str], options: ReadOptions, newlines_in_values: bool) -> pa.Table:
-    return pacsv.read_csv(
-        handle,
-        read_options=pacsv.ReadOptions(column_names=options.column_names, use_threads=True),
+def _header(head: bytes, options: ReadOptions) -> tuple[str, ...]:
+    """A CSV file's column names: given, or its first record."""
+    if options.column_names is not None:
+        return options.column_names
+    text = head.decode("utf-8", "replace")
+    return tuple(next(csv.reader(io.StringIO(text), delimiter=options.delimiter), []))
+
+
+def _read_typed(open_source, types: Mapping[str, pa.DataType], options: ReadOptions,
+                newlines_in_values: bool) -> pa.Table:
+    """Every value of a CSV source as `types` (nulls for null_values), its block size
+    grown for records longer than a block; `open_source()` gives a fresh source per
+    attempt. Text is not checked for UTF-8 here: reading rejects such rows."""
+    skip = 0 if options.column_names is not None else 1
+    return _growing_blocks(options.block_bytes, lambda block: pacsv.read_csv(
+        open_source(),
+        read_options=pacsv.ReadOptions(column_names=list(types), skip_rows=skip, block_size=block, use_threads=True),
         parse_options=pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=newlines_in_values,
                                          invalid_row_handler=lambda row: "skip"),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=columns, column_types={c: pa.string() for c in columns},
-            null_values=list(options.null_values), strings_can_be_null=True,
-        ),
-    )
+        convert_options=pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values),
+                                             strings_can_be_null=True, check_utf8=False),
+    ))
 
 
-def _text_kind(values: pa.ChunkedArray) -> str:
-    for kind in ("int", "float"):
+def _growing_blocks(block: int, read):
+    """read(block size), retried with 4× larger blocks while a record straddles blocks
+    (Arrow's CSV reader needs a whole record in one block: a 10 MB field needs > 10 MB)."""
+    while True:
         try:
-            pc.cast(values, KIND_TYPES[kind])
+            return read(block)
+        except pa.ArrowInvalid as error:
+            if "straddling" not in str(error) or block >= 1 << 31:
+                raise
+            block *= 4
+
+
+def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[int, int, int]:
+    """(non-empty values, values that are not numbers, 1 if some number is not an integer).
+
+    A column that casts whole costs one vectorised cast; only a column with a misfit is
+    matched against the number pattern to count them.
+    """
+    values = column.drop_null()
+    if len(values) == 0:
+        return 0, 0, 0
+    if pa.types.is_integer(values.type):
+        return len(values), 0, 0
+    if pa.types.is_floating(values.type):
+        return len(values), 0, 1
+    if _casts(values, pa.float64()):
+        return len(values), 0, int(not _casts(values, pa.int64()))
+    matched = pc.match_substring_regex(values, _NUMBER)
+    numbers = values.filter(matched)
+    return len(values), len(values) - len(numbers), int(len(numbers) > 0 and not _casts(numbers, pa.int64()))
+
+
+def _casts(values: pa.ChunkedArray, target: pa.DataType) -> bool:
+    """Whether every value casts to `target` (surrounding whitespace trimmed, as _fit does)."""
+    for attempt in (values, None):
+        try:
+            pc.cast(values if attempt is not None else pc.utf8_trim_whitespace(values), target)
+            return True
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        return kind
-    return "string"
+    return False
 
 
 class CsvFormat(FileFormat):
@@ -711,40 +804,93 @@ class CsvFormat(FileFormat):
             raise self.not_this_format(path, "it holds NUL bytes")
         if not head.strip():  # an empty file: no rows, and columns only if they are given
             names = options.column_names or ()
-            return FileColumns(path, names, ("null",) * len(names)), [WorkItem(tag, path, 0, -1, names)]
-        sample = head if len(head) < options.infer_bytes else _last_full_line(head)
-        try:
-            sample.decode("utf-8")
-            table = pacsv.read_csv(
-                pa.BufferReader(sample),
-                read_options=pacsv.ReadOptions(column_names=options.column_names, use_threads=False),
-                parse_options=pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=True,
-                                                 invalid_row_handler=lambda row: "skip"),
-                convert_options=pacsv.ConvertOptions(null_values=list(options.null_values), strings_can_be_null=True),
-            )
-        except (UnicodeDecodeError, pa.ArrowInvalid) as error:
-            raise self.not_this_format(path, error) from error
-        names = tuple(table.column_names)
+            return (FileColumns(path, names, ("null",) * len(names), ((0, 0, 0),) * len(names)),
+                    [WorkItem(tag, path, 0, -1, names)])
+        names = _header(head, options)
         if len(set(names)) != len(names):
             raise IngestionError(f"{path}: the header names a column twice: {names}")
-        kinds = [kind_of(f.type, path, f.name) for f in table.schema]
         whole = len(head) < options.infer_bytes  # the head is the whole file
         newlines = options.newlines_in_values
         if newlines is None:
             newlines = _QuoteParity().feed(head) if whole else _has_newlines_in_values(path)
-        unseen = [name for name, kind in zip(names, kinds, strict=True) if kind == "null"]
-        if unseen and not whole:
-            found = _infer_unseen_columns(path, unseen, options, newlines)
-            kinds = [found.get(name, kind) for name, kind in zip(names, kinds, strict=True)]
-        columns = FileColumns(path, names, tuple(kinds))
+        text = dict.fromkeys(names, pa.string())
+        sample = head if whole else _last_full_line(head)
+        try:
+            table = _read_typed(lambda: pa.BufferReader(sample), text, options, newlines or not whole)
+            counts = tuple(_value_counts(table[name]) for name in names)
+        except pa.ArrowInvalid as error:
+            if whole:
+                raise self.not_this_format(path, error) from error
+            counts = ((0, 0, 0),) * len(names)  # a head cut inside a long row: guess nothing
+        if not whole:
+            try:
+                counts = self._whole_file_counts(path, names, counts, options, newlines)
+            except pa.ArrowInvalid as error:
+                raise self.not_this_format(path, error) from error
+        kinds = tuple(_counted_kind(c, options.max_mixed_fraction) for c in counts)
+        columns = FileColumns(path, names, kinds, counts)
         ranges = [(0, -1)] if newlines else _line_ranges(path, options)
         return columns, [WorkItem(tag, path, start, stop, names, newlines) for start, stop in ranges]
+
+    def _whole_file_counts(self, path, names, head_counts, options, newlines):
+        """The value counts of every column over the whole file.
+
+        The file is parsed once with the types its head suggests (numbers where the head
+        holds only numbers): when that parse succeeds, as it does for clean data, those
+        columns are numbers throughout and only the text columns need counting; a value
+        that does not fit them makes the file be read again, all as text. Arrow parses a
+        file known to hold no newlines in quoted values twice as fast, so say which it is.
+        """
+        guess = {name: KIND_TYPES.get(_counted_kind(c, 0.0), pa.string()) if c[0] else pa.string()
+                 for name, c in zip(names, head_counts, strict=True)}
+        with contextlib.ExitStack() as stack:
+            def source():
+                return stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.AUTO))
+            try:
+                table = _read_typed(source, guess, options, newlines)
+            except pa.ArrowInvalid as error:
+                if "conversion error" not in str(error):
+                    raise
+                table = _read_typed(source, dict.fromkeys(names, pa.string()), options, newlines)
+        return tuple(_value_counts(table[name]) for name in names)
 
     def read(self, item, schema, options):
         begin, data = _item_bytes(item)
         if not data or data.isspace():  # isspace stops at the first other byte; strip would copy it all
             return
         skip = 1 if begin == 0 and options.column_names is None else 0
+        unterminated = None
+        if item.newlines_in_values and data.count(b'"') % 2:
+            # Arrow would end the value at the end of the file: the last quote opens a
+            # value never closed (the quotes before it pair up), so its row is rejected.
+            start = data.rfind(b"\n", 0, data.rfind(b'"')) + 1
+            unterminated = (data.count(b"\n", 0, start), bytes(data[start:]).decode("utf-8", "replace").rstrip("\r\n"))
+            data = data[:start]
+        undecodable: list[tuple[int, str, str]] = []
+        try:
+            try:
+                invalid, typed, rejected = self._parse(data, item, schema, options, skip)
+            except pa.ArrowInvalid as error:
+                if "UTF8" not in str(error):
+                    raise
+                data, undecodable = _blank_undecodable_lines(data)
+                invalid, typed, rejected = self._parse(data, item, schema, options, skip)
+        except pa.ArrowInvalid as error:
+            raise self.not_this_format(item.path, error) from error
+        if invalid or rejected or undecodable or unterminated:
+            first_line = _first_line(item.path, begin)
+            if unterminated:
+                yield RejectedRow(item.path, first_line + unterminated[0], unterminated[1], _UNTERMINATED)
+            for index, raw, reason in undecodable:
+                yield RejectedRow(item.path, first_line + index, raw, reason)
+            yield from self._rejections(item, data, first_line, skip, invalid, rejected)
+        for batch in typed:
+            if batch.num_rows:
+                yield conform(batch, schema)[0]
+
+    def _parse(self, data, item, schema, options, skip):
+        """The item's rows that Arrow cannot split, its batches, and the rows that do not
+        fit their column's type (by row index)."""
         invalid: list[pacsv.InvalidRow] = []
 
         def handler(row: pacsv.InvalidRow) -> str:
@@ -757,34 +903,26 @@ class CsvFormat(FileFormat):
             # reports them in file order for _rejections to find their lines.
             for use_threads in (True, False):
                 invalid.clear()
-                table = pacsv.read_csv(
+                table = _growing_blocks(options.block_bytes, lambda block, use_threads=use_threads: pacsv.read_csv(
                     pa.BufferReader(data),
                     read_options=pacsv.ReadOptions(column_names=item.columns, skip_rows=skip,
-                                                   block_size=options.block_bytes, use_threads=use_threads),
+                                                   block_size=block, use_threads=use_threads),
                     parse_options=pacsv.ParseOptions(delimiter=options.delimiter, invalid_row_handler=handler,
                                                      newlines_in_values=item.newlines_in_values),
                     convert_options=pacsv.ConvertOptions(column_types=types, null_values=list(options.null_values),
                                                          strings_can_be_null=True),
-                )
+                ))
                 if not invalid:
                     break
             return table.to_batches()
 
         try:
-            try:
-                typed, rejected = batches({f.name: f.type for f in schema if f.name in item.columns}), {}
-            except pa.ArrowInvalid as error:
-                if "conversion error" not in str(error):
-                    raise
-                typed, rejected = self._conform_strings(batches(dict.fromkeys(item.columns, pa.string())), schema)
+            typed, rejected = batches({f.name: f.type for f in schema if f.name in item.columns}), {}
         except pa.ArrowInvalid as error:
-            raise self.not_this_format(item.path, error) from error
-        if invalid or rejected:
-            first_line = _first_line(item.path, begin)
-            yield from self._rejections(item, data, first_line, skip, invalid, rejected)
-        for batch in typed:
-            if batch.num_rows:
-                yield conform(batch, schema)[0]
+            if "conversion error" not in str(error) or "UTF8" in str(error):
+                raise
+            typed, rejected = self._conform_strings(batches(dict.fromkeys(item.columns, pa.string())), schema)
+        return invalid, typed, rejected
 
     def _conform_strings(self, batches: list[pa.RecordBatch], schema: pa.Schema):
         """The slow path, for an item with a value that does not fit its column's type:
@@ -807,7 +945,10 @@ class CsvFormat(FileFormat):
             if found is not None:
                 position = int(starts[found]) + 1
                 invalid_lines.append(found)
-            reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
+            if row.text.count('"') % 2:
+                reason = _UNTERMINATED
+            else:
+                reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
             yield RejectedRow(item.path, line, row.text, reason)
         if not rejected:
             return
@@ -827,6 +968,29 @@ class CsvFormat(FileFormat):
             end = starts[index + 1] - 1 if index + 1 < len(starts) else len(data)
             raw = data[starts[index]:end].decode("utf-8", "replace").rstrip("\r\n")
             yield RejectedRow(item.path, first_line + index, raw, reason)
+
+
+def _blank_undecodable_lines(data: bytes | bytearray) -> tuple[bytearray, list[tuple[int, str, str]]]:
+    """`data` with every line that is not valid UTF-8 emptied (its newline kept, so line
+    numbers hold and Arrow skips it), and (line index, text, reason) for each."""
+    out, bad, position = bytearray(), [], 0
+    view = memoryview(data)
+    while True:
+        try:
+            str(view[position:], "utf-8")
+            break
+        except UnicodeDecodeError as error:
+            at = position + error.start
+            start = data.rfind(b"\n", 0, at) + 1
+            end = data.find(b"\n", at)
+            end = len(data) if end < 0 else end
+            out += view[position:start]
+            line = bytes(view[start:end])
+            bad.append((data.count(b"\n", 0, start), line.decode("utf-8", "replace").rstrip("\r"),
+                        f"invalid UTF-8: byte 0x{data[at]:02x} at byte {at - start + 1} of the line"))
+            position = end
+    out += view[position:]
+    return out, bad
 
 
 def _find_line(data: bytes, text: bytes, position: int, starts: np.ndarray) -> int | None:
@@ -942,4 +1106,4 @@ FILE_FORMATS: dict[str, FileFormat] = {
 }
 
 __all__ = ["FILE_FORMATS", "FORMATS", "FileColumns", "FileFormat", "IngestionError", "ReadOptions",
-           "RejectedRow", "WorkItem", "conform", "match_files", "unify_columns"]
+           "RejectedRow", "WorkItem", "conform", "match_files", "mixed_string_columns", "unify_columns"]

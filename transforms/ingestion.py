@@ -4,8 +4,9 @@ record batches, split deterministically, and written as Parquet.
 The read is splittable: each file is planned into work items (byte ranges aligned to
 line starts, runs of Parquet row groups, whole compressed or record files), a Reshuffle
 spreads the items over workers, and each item is read in large chunks by pyarrow. The
-column types of the whole read are unified from every file's sampled head before any
-row is read (see `formats.unify_columns`), so every batch of every file has one schema.
+column types of the whole read are unified from every file before any row is read (see
+`formats.unify_columns`: CSV columns are typed from all their values), so every batch
+of every file has one schema; a split given its own files has only their columns.
 
 Rows that do not parse or do not fit their column's type are never dropped or coerced:
 they come out as `RejectedRow`s. Counts go to Beam metrics (namespace `NAMESPACE`; read
@@ -48,6 +49,7 @@ from beam_ml.transforms.formats import (
     RejectedRow,
     WorkItem,
     match_files,
+    mixed_string_columns,
     unify_columns,
 )
 from beam_ml.transforms.threads import map_in_threads
@@ -77,6 +79,7 @@ __all__ = [
     "WriteRejectedRows",
     "assign_splits",
     "ingestion_counts",
+    "mixed_string_columns",
     "read_examples_in_memory",
     "write_examples_in_memory",
 ]
@@ -216,15 +219,18 @@ class _PlanFiles(beam.DoFn):
     def process(self, source: tuple[str, str]) -> Iterator[WorkItem | TaggedOutput]:
         tag, path = source
         columns, items = FILE_FORMATS[self._options.format].plan(tag, path, self._options)
-        yield TaggedOutput(_COLUMNS, columns)
+        yield TaggedOutput(_COLUMNS, columns._replace(tag=tag))
         yield from items
 
 
 class _UnifyColumns(beam.CombineFn):
-    """Every file's sampled columns → the one schema of the read (`unify_columns`)."""
+    """Every file's sampled columns → the schema of each output tag: the one schema of
+    the read (`unify_columns`), less the columns no file of that tag has, so a column
+    missing from one split's files stays missing from that split."""
 
     def __init__(self, options: ReadOptions) -> None:
         self._declared = options.declared_kinds()
+        self._max_mixed_fraction = options.max_mixed_fraction
 
     def create_accumulator(self) -> list[FileColumns]:
         return []
@@ -239,8 +245,13 @@ class _UnifyColumns(beam.CombineFn):
             first.extend(other)
         return first
 
-    def extract_output(self, accumulator: list[FileColumns]) -> pa.Schema:
-        return unify_columns(accumulator, self._declared)
+    def extract_output(self, accumulator: list[FileColumns]) -> dict[str, pa.Schema]:
+        schema = unify_columns(accumulator, self._declared, self._max_mixed_fraction)
+        names: dict[str, set[str]] = {}
+        for columns in accumulator:
+            names.setdefault(columns.tag, set()).update(columns.names)
+        return {tag: pa.schema([f for f in schema if f.name in held], metadata=schema.metadata)
+                for tag, held in names.items()}
 
 
 class _ReadWorkItems(beam.DoFn):
@@ -255,7 +266,8 @@ class _ReadWorkItems(beam.DoFn):
         self._read = Metrics.counter(NAMESPACE, "rows_read")
         self._rejected = Metrics.counter(NAMESPACE, "rows_rejected")
 
-    def process(self, item: WorkItem, schema: pa.Schema) -> Iterator[TaggedOutput]:
+    def process(self, item: WorkItem, schemas: Mapping[str, pa.Schema]) -> Iterator[TaggedOutput]:
+        schema = schemas[item.tag]
         empty = True
         for out in FILE_FORMATS[self._options.format].read(item, schema, self._options):
             if isinstance(out, RejectedRow):
@@ -547,11 +559,11 @@ def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadO
                 columns.append(out.value)
             else:
                 items.append(out)
-    schema = _UnifyColumns(options).extract_output(columns)
+    schemas = _UnifyColumns(options).extract_output(columns)
     batches: dict[str, list[pa.RecordBatch]] = {}
     rejected: list[RejectedRow] = []
     for item in items:
-        for out in read.process(item, schema):
+        for out in read.process(item, schemas):
             if out.tag == REJECTED:
                 rejected.append(out.value)
             else:
@@ -563,7 +575,8 @@ def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadO
         for batch in unsplit:
             for out in splitter.process(batch):
                 batches[out.tag].append(out.value)
-    tables = {name: pa.Table.from_batches(parts, schema=schema) for name, parts in batches.items()}
+    tag_schema = (lambda name: schemas[EXAMPLES]) if isinstance(input_files, str) else schemas.__getitem__
+    tables = {name: pa.Table.from_batches(parts, schema=tag_schema(name)) for name, parts in batches.items()}
     counts = {"rows_read": sum(t.num_rows for t in tables.values()), "rows_rejected": len(rejected)}
     counts.update((f"rows_split_{name}", table.num_rows) for name, table in tables.items())
     return InMemoryResult(tables, rejected, counts)

@@ -55,6 +55,7 @@ def BulkInferrer(
     unknown = sorted(set(names) - set(examples.splits))
     if unknown:
         raise ValueError(f"Examples has no split(s) {unknown}; it has {examples.splits}")
+    examples.require_rows(names, "BulkInferrer")
     path = serving_path(model.uri)
     with ctx.beam_pipeline() as pipeline:
         predicted = {

@@ -155,6 +155,7 @@ def Evaluator(
 
     if split not in examples.splits:
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
+    examples.require_rows(split, "Evaluator")
     baseline = baseline_model
     if baseline is None and use_latest_blessed_baseline:
         baseline = latest_blessed_model(ctx.store, ctx.pipeline_name)

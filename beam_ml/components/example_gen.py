@@ -5,7 +5,7 @@ takes per-split patterns), writes ``Split-<name>/*.parquet``, and writes the
 rows it could not parse, with file, line and reason, to
 ``rejected/rows-*.jsonl`` beside them. It fails when the rejected fraction
 exceeds ``max_rejected_fraction`` (default 0: any bad row fails the run and
-says where).
+says where), and when an input pattern has no rows (unless ``allow_empty``).
 
 Beam and the ingestion transforms are imported only when the component runs:
 a pipeline file imports this module, and a fully cached rerun must not pay for
@@ -33,6 +33,10 @@ class RejectedRowsError(ValueError):
     """More input rows failed to parse than the component allows."""
 
 
+class EmptyInputError(ValueError):
+    """An input pattern's files hold no rows."""
+
+
 def guess_format(pattern: str) -> str:
     """The format a file name implies (``data.csv.gz`` → csv); an error when it implies none."""
     name = os.path.basename(pattern)
@@ -57,6 +61,8 @@ def ExampleGen(
     column_names: list[str] | None = None,
     null_values: list[str] | None = None,
     max_rejected_fraction: float = 0.0,
+    max_mixed_fraction: float = 0.01,
+    allow_empty: bool = False,
 ) -> None:
     """Ingest files into Examples.
 
@@ -65,6 +71,12 @@ def ExampleGen(
     format: stated, or taken from the file extension.
     schema: optional Schema artifact declaring column types; others are inferred.
     null_values: CSV field texts that mean missing (default: only the empty field).
+    max_mixed_fraction: CSV columns without a declared type are numeric when at most this
+      fraction of their non-empty values are not numbers (those rows are rejected), else
+      string; the columns typed string for mixed values are in the ``mixed_string_columns``
+      property and the run's notes.
+    allow_empty: succeed when an input pattern has no rows (downstream components then
+      fail on the empty split, naming it).
     """
 
     from beam_ml.components.examples_io import count_rows
@@ -75,6 +87,7 @@ def ExampleGen(
         WriteExamples,
         WriteRejectedRows,
         ingestion_counts,
+        mixed_string_columns,
     )
     from beam_ml.transforms.schema import load_schema
 
@@ -85,6 +98,7 @@ def ExampleGen(
         schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
         column_names=tuple(column_names) if column_names else None,
         null_values=tuple(null_values) if null_values is not None else ("",),
+        max_mixed_fraction=max_mixed_fraction,
     )
     split = None if per_split else SplitConfig(buckets=splits or DEFAULT_SPLITS, partition_feature=partition_feature)
     if per_split and (splits or partition_feature):
@@ -98,7 +112,8 @@ def ExampleGen(
         _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(rejected_dir)
     counts = ingestion_counts(pipeline.result)
 
-    _fill_empty_splits(examples.uri, split_names)
+    schema_written = _fill_empty_splits(examples.uri, split_names)
+    mixed = mixed_string_columns(schema_written) if schema_written is not None else []
     split_rows = {name: count_rows(examples.uri, name) for name in split_names}
     rejected = _read_rejected(rejected_dir)
     rows_read = counts.get("rows_read", 0) + len(rejected)
@@ -108,18 +123,28 @@ def ExampleGen(
         rows_read=rows_read,
         rows_rejected=len(rejected),
         format=options.format,
+        mixed_string_columns=mixed,
     )
     ctx.notes.update(rows_in=rows_read, rows_out=sum(split_rows.values()), rows_rejected=len(rejected))
+    if mixed:
+        ctx.notes["string_columns_mixed"] = mixed
     if rejected and len(rejected) > max_rejected_fraction * rows_read:
         shown = "; ".join(f"{r['path']}:{r['line']}: {r['reason']}" for r in rejected[:_SHOWN_REJECTS])
         raise RejectedRowsError(
             f"{len(rejected)} of {rows_read} input rows could not be parsed "
             f"(max_rejected_fraction={max_rejected_fraction}): {shown}"
         )
+    if not allow_empty:
+        patterns = dict(input_path) if per_split else dict.fromkeys(split_names, input_path)
+        empty = [str(patterns[name]) for name in split_names if split_rows[name] == 0 and (per_split or rows_read == 0)]
+        if empty:
+            raise EmptyInputError(f"no rows in {', '.join(dict.fromkeys(empty))}: give input files with rows, "
+                                  "or pass allow_empty=True")
 
 
-def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
-    """Give a split that received no rows one empty Parquet file with the columns.
+def _fill_empty_splits(uri: str, split_names: list[str]):
+    """Give a split that received no rows one empty Parquet file with the columns, and
+    return the written schema (None when nothing was written).
 
     Readers downstream then see every declared split, with its schema, instead
     of a missing directory (a small input can hash every row into one split).
@@ -130,7 +155,7 @@ def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
     files = {name: FileSystems.match([fs.join(uri, f"Split-{name}", "*.parquet")])[0].metadata_list for name in split_names}
     example = next((found[0].path for found in files.values() if found), None)
     if example is None:
-        return
+        return None
     with FileSystems.open(example) as handle:
         schema = pq.ParquetFile(handle).schema_arrow
     for name, found in files.items():
@@ -138,6 +163,7 @@ def _fill_empty_splits(uri: str, split_names: list[str]) -> None:
             fs.makedirs(fs.join(uri, f"Split-{name}"))
             with FileSystems.create(fs.join(uri, f"Split-{name}", "data-00000-of-00001.parquet")) as handle:
                 pq.write_table(schema.empty_table(), handle)
+    return schema
 
 
 def _read_rejected(directory: str) -> list[dict]:

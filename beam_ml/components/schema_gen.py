@@ -27,6 +27,7 @@ def SchemaGen(
 
     if split not in statistics.splits:
         raise ValueError(f"Statistics has no split {split!r}; it has {statistics.splits}")
+    statistics.require_rows(split, "SchemaGen")
     inferred = infer_schema(
         load_statistics(statistics, split),
         infer_feature_shape=infer_feature_shape,

@@ -67,6 +67,7 @@ def StatisticsGen(
     unknown = sorted(set(names) - set(examples.splits))
     if unknown:
         raise ValueError(f"Examples has no split(s) {unknown}; it has {examples.splits}")
+    examples.require_rows(names, "StatisticsGen", each=False)
     options = StatsOptions(
         sample_rate=sample_rate,
         seed=seed,

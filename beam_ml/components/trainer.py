@@ -70,6 +70,7 @@ def Trainer(
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
     from beam_ml.training import SERVING_DIR, build_fn_args
 
+    examples.require_rows([train_split, eval_split], "Trainer")
     values = dict(hyperparameter_values or {})
     if hyperparameters is not None:
         values.update(read_hyperparameters(hyperparameters))

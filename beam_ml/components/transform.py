@@ -61,6 +61,7 @@ def Transform(
     splits = examples.splits
     if analyze_split not in splits:
         raise ValueError(f"split to analyze {analyze_split!r} is not among the examples' splits {splits}")
+    examples.require_rows(analyze_split, "Transform")
     fn = module_file.get(preprocessing_fn)
     schema_proto = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
     with ctx.beam_pipeline() as pipeline:

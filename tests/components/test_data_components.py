@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from beam_ml import Examples, Input, Output, Pipeline, Statistics, component
@@ -241,3 +242,43 @@ def test_import_user_schema_and_fail_on_anomalies(shared_data, tmp_path):
     anomalies = warned.outputs("ExampleValidator")["anomalies"]
     assert anomalies.properties["anomalies"]["eval"] >= 1
     assert "company" in load_anomalies(Examples(anomalies.uri), "eval").anomaly_info
+
+
+@pytest.mark.parametrize("text", ["", "a,b\n"], ids=["empty file", "header only"])
+def test_empty_input_fails_at_example_gen_naming_the_pattern(tmp_path, text):
+    data = tmp_path / "empty.csv"
+    data.write_text(text)
+    result = LocalDagRunner().run(data_pipeline(tmp_path / "root", data))
+    assert result.state == "FAILED" and result.failed.node_id == "ExampleGen"
+    assert f"no rows in {data}" in result.failed.error
+
+
+def test_allowed_empty_input_fails_downstream_naming_the_empty_split(tmp_path):
+    data = tmp_path / "empty.csv"
+    data.write_text("a,b\n")
+    result = LocalDagRunner().run(data_pipeline(tmp_path / "root", data, allow_empty=True))
+    assert result.state == "FAILED" and result.failed.node_id == "StatisticsGen"
+    assert "StatisticsGen: split 'train' of Examples" in result.failed.error and "has no rows" in result.failed.error
+
+
+def test_a_column_missing_from_one_split_is_reported_against_that_split_only(tmp_path):
+    rows = "".join(f"{i},{i % 3}\n" for i in range(30))
+    (tmp_path / "train.csv").write_text("a,b\n" + rows)
+    (tmp_path / "eval.csv").write_text("a\n" + "".join(f"{i}\n" for i in range(10)))
+    gen = ExampleGen(input_path={"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv")})
+    stats = StatisticsGen(examples=gen.outputs.examples)
+    schema = SchemaGen(statistics=stats.outputs.statistics)
+    validator = ExampleValidator(statistics=stats.outputs.statistics, schema=schema.outputs.schema)
+    result = LocalDagRunner().run(Pipeline("splits", str(tmp_path / "root"), [gen, stats, schema, validator]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    anomalies = result.outputs("ExampleValidator")["anomalies"]
+    train = load_anomalies(anomalies, "train").anomaly_info
+    eval_ = load_anomalies(anomalies, "eval").anomaly_info
+    assert dict(train) == {}
+    assert "b" in eval_
+    examples = result.outputs("ExampleGen")["examples"]
+    [eval_file] = (Path(examples.uri) / "Split-eval").glob("*.parquet")
+    assert pq.read_schema(eval_file).names == ["a"]
+    statistics = result.outputs("StatisticsGen")["statistics"]
+    eval_stats = load_statistics(Statistics(statistics.uri, statistics.properties), "eval")
+    assert {f.path.step[0] for f in eval_stats.datasets[0].features} == {"a"}

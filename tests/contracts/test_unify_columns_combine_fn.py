@@ -1,5 +1,5 @@
 """Beam's CombineFn contract for ingestion's `_UnifyColumns` (every file's sampled columns →
-the read's one schema): exact equality, the schema must not depend on how files were grouped."""
+the schema of each output tag): exact equality, the schema must not depend on how files were grouped."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ class TestUnifyColumns(CombineFnContract):
         accumulator = combine_fn.create_accumulator()
         for columns in inputs:
             accumulator = combine_fn.add_input(accumulator, columns)
-        assert combine_fn.extract_output(accumulator) == pa.schema(
+        assert combine_fn.extract_output(accumulator) == {"": pa.schema(
             [("company", pa.string()), ("fare", pa.float64()), ("tips", pa.float64()), ("trip_id", pa.int64())]
-        )
+        )}  # one output tag ("") here; a tag's schema keeps only the columns its files have

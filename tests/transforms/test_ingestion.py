@@ -195,9 +195,10 @@ def test_bad_rows_are_rejected_with_their_lines(tmp_path, split_bytes):
 
 
 def test_value_not_fitting_an_inferred_type_is_rejected(tmp_path):
-    path = write(tmp_path / "late.csv", "n\n" + "1\n" * 50 + "1.5\n")
+    path = write(tmp_path / "late.csv", "n,f\n" + "1,2\n" * 200 + "x,1.5\n")
     result = read_examples_in_memory(path, ReadOptions(format="csv", infer_bytes=20))
-    assert rejects(result.rejected) == [(52, "1.5", "column 'n': value '1.5' does not fit int64")]
+    assert rejects(result.rejected) == [(202, "x,1.5", "column 'n': value 'x' does not fit int64")]
+    assert all_rows(result).schema.field("f").type == pa.float64()  # typed by its late 1.5 too
 
 
 def test_beam_rejected_rows_and_counts(tmp_path):

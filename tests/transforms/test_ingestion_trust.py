@@ -1,0 +1,85 @@
+"""Ingestion never changes a value behind the user's back: a column's type does not
+depend on where a value sits, conflicting files fail, a split keeps its own columns,
+and long, broken or undecodable fields are read or rejected row by row."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from beam_ml.transforms.formats import mixed_string_columns
+from beam_ml.transforms.ingestion import IngestionError, ReadOptions, read_examples_in_memory
+
+ROWS = 1_000_000
+
+
+def write(path, text: str | bytes) -> str:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+def all_rows(result) -> pa.Table:
+    return pa.concat_tables(result.splits.values())
+
+
+def numbers_with_one_word(tmp_path, at: int) -> str:
+    lines = [f"{i % 97}.5" for i in range(ROWS)]
+    lines[at] = "oops"
+    return write(tmp_path / f"bad_at_{at}.csv", "x\n" + "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("at", [5_000, 900_000])
+def test_a_word_in_a_float_column_is_a_rejected_row_wherever_it_sits(tmp_path, at):
+    path = numbers_with_one_word(tmp_path, at)
+    result = read_examples_in_memory(path, ReadOptions(format="csv"))
+    assert all_rows(result).schema.field("x").type == pa.float64()
+    assert [(r.line, r.raw) for r in result.rejected] == [(at + 2, "oops")]
+    assert "'oops' does not fit double" in result.rejected[0].reason
+    assert result.counts["rows_read"] == ROWS - 1
+
+
+def test_a_column_of_mixed_values_is_string_and_said_so(tmp_path):
+    path = write(tmp_path / "mixed.csv", "x,y\n" + "".join(f"{i},a{i}\n" if i % 10 else f"w{i},b\n" for i in range(500)))
+    result = read_examples_in_memory(path, ReadOptions(format="csv", infer_bytes=64))
+    schema = all_rows(result).schema
+    assert schema.field("x").type == pa.string() and not result.rejected
+    assert mixed_string_columns(schema) == ["x"]
+
+
+def test_parquet_files_with_conflicting_types_fail_naming_both(tmp_path):
+    pq.write_table(pa.table({"a": pa.array([1, 2], pa.int64())}), tmp_path / "one.parquet")
+    pq.write_table(pa.table({"a": pa.array(["x", "y"])}), tmp_path / "two.parquet")
+    with pytest.raises(IngestionError, match=r"'a' is int64 in .*one\.parquet but string in .*two\.parquet"):
+        read_examples_in_memory(str(tmp_path / "*.parquet"), ReadOptions(format="parquet"))
+
+
+def test_a_column_missing_from_one_splits_files_stays_missing_there(tmp_path):
+    train = write(tmp_path / "train.csv", "a,b\n1,2\n3,4\n")
+    eval_ = write(tmp_path / "eval.csv", "a\n5\n")
+    result = read_examples_in_memory({"train": train, "eval": eval_}, ReadOptions(format="csv"))
+    assert result.splits["train"].column_names == ["a", "b"]
+    assert result.splits["eval"].column_names == ["a"]
+
+
+def test_a_ten_megabyte_field_is_read(tmp_path):
+    big = "z" * (10 << 20)
+    path = write(tmp_path / "big.csv", f"id,text\n1,{big}\n2,short\n")
+    result = read_examples_in_memory(path, ReadOptions(format="csv"))
+    rows = sorted(all_rows(result).to_pylist(), key=lambda r: r["id"])
+    assert not result.rejected
+    assert rows == [{"id": 1, "text": big}, {"id": 2, "text": "short"}]
+
+
+def test_an_unterminated_quote_is_reported_as_such_with_its_line(tmp_path):
+    path = write(tmp_path / "quote.csv", 'a,b\n1,x\n2,"never closed\n')
+    result = read_examples_in_memory(path, ReadOptions(format="csv"))
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (3, "unterminated quoted value: a quote opened in this row is never closed")]
+    assert all_rows(result).to_pylist() == [{"a": 1, "b": "x"}]
+
+
+def test_an_undecodable_byte_rejects_its_row_not_the_file(tmp_path):
+    path = write(tmp_path / "latin1.csv", b"a,b\n1,ok\n2,caf\xe9\n3,fine\n")
+    result = read_examples_in_memory(path, ReadOptions(format="csv"))
+    assert [(r.line, r.path) for r in result.rejected] == [(3, path)]
+    assert "invalid UTF-8" in result.rejected[0].reason
+    assert sorted(all_rows(result).to_pylist(), key=lambda r: r["a"]) == [{"a": 1, "b": "ok"}, {"a": 3, "b": "fine"}]
