@@ -9,8 +9,11 @@
 ``model_run_dir`` is the directory to give the tuner for its trials) and
 returns a ``TunerFnResult(tuner, fit_kwargs)``; the component runs
 ``tuner.search(**fit_kwargs)`` and writes the best trial's values to
-``hyperparameters.json`` (which Trainer merges over its own defaults) and a
-summary of every trial to ``trials.json``.
+``hyperparameters.json`` (which Trainer merges over its own defaults), their
+keras-tuner config to ``hyperparameters_config.json`` (the Trainer's
+``fn_args.hyperparameters``, as in TFX) and a summary of every trial to
+``trials.json``. ``fn_args.working_dir`` (= ``model_run_dir``) is the
+directory to give the tuner for its trials.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any, NamedTuple
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, HyperParameters, Schema, TransformGraph
-from beam_ml.components.trainer import HYPERPARAMETERS_FILE
+from beam_ml.components.trainer import HYPERPARAMETERS_CONFIG_FILE, HYPERPARAMETERS_FILE
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, UserModule, component
 
@@ -30,6 +33,12 @@ class TunerFnResult(NamedTuple):
 
     tuner: Any
     fit_kwargs: dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 @component
@@ -68,7 +77,7 @@ def Tuner(
         train_steps=train_steps,
         eval_steps=eval_steps,
         label_key=label_key,
-        custom_config=dict(custom_config or {}),
+        custom_config=custom_config,
     )
     result = module_file.get(tuner_fn)(fn_args)
     if not isinstance(result, TunerFnResult):
@@ -84,6 +93,8 @@ def Tuner(
     values = {k: (v.item() if hasattr(v, "item") else v) for k, v in best.values.items()}
     with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE)) as handle:
         handle.write(json.dumps(values, indent=2, sort_keys=True).encode())
+    with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_CONFIG_FILE)) as handle:
+        handle.write(json.dumps(best.get_config(), indent=2, default=_plain).encode())
     with FileSystems.create(fs.join(best_hyperparameters.uri, "trials.json")) as handle:
         handle.write(json.dumps(trials, indent=2, default=str).encode())
     best_hyperparameters.properties.update(values=values, trials=len(trials))
