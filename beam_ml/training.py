@@ -42,13 +42,16 @@ if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
 __all__ = [
+    "OUTPUT_KIND_FILE",
     "SERVING_DIR",
     "DataAccessor",
     "FnArgs",
     "build_fn_args",
+    "detect_output_kind",
     "export_serving_model",
     "load_serving_model",
     "parquet_dataset",
+    "read_output_kind",
     "serialize_examples",
     "serving_path",
     "split_files",
@@ -56,6 +59,8 @@ __all__ = [
 
 #: Where the SavedModel lives inside a Model artifact (TFX's layout).
 SERVING_DIR = "Format-Serving"
+#: Inside the SavedModel: "probabilities" or "logits", when the export could tell (Evaluator reads it).
+OUTPUT_KIND_FILE = "assets.extra/beam_ml_output_kind.txt"
 
 
 @dataclass(frozen=True)
@@ -405,6 +410,40 @@ def _as_output_dict(outputs: Any) -> dict[str, Any]:
     return {"outputs": outputs}
 
 
+def detect_output_kind(model: Any) -> str | None:
+    """"probabilities" or "logits" from a single-output Keras model's last layer; None if it cannot tell.
+
+    A final softmax/sigmoid activation (or Softmax layer) gives probabilities, a
+    linear one logits (TFX's penguin model ends so).
+    """
+    layers = getattr(model, "layers", None)
+    outputs = getattr(model, "outputs", None)
+    if not layers or outputs is None or len(outputs) != 1:
+        return None
+    last = layers[-1]
+    if type(last).__name__ == "Softmax":
+        return "probabilities"
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if activation in ("softmax", "sigmoid"):
+        return "probabilities"
+    if activation == "linear":
+        return "logits"
+    return None
+
+
+def read_output_kind(serving_dir: str) -> str | None:
+    """What ``export_serving_model`` recorded of the model's output kind, or None."""
+    from beam_ml import fs
+
+    path = fs.join(serving_dir, OUTPUT_KIND_FILE)
+    if not fs.exists(path):
+        return None
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8").strip() or None
+
+
 def export_serving_model(
     model: Any,
     tf_transform_output: tft.TFTransformOutput | None,
@@ -422,7 +461,8 @@ def export_serving_model(
     (``{"outputs": tensor}`` for a single output). ``transform_features`` gives
     the transformed features of rows that may include the label. Without a
     transform output, ``raw_feature_spec`` is required and the model gets the
-    parsed raw features.
+    parsed raw features. Whether the model outputs probabilities or logits
+    (``detect_output_kind``) is written to ``OUTPUT_KIND_FILE`` when it can tell.
     """
     import tensorflow as tf
 
@@ -457,6 +497,12 @@ def export_serving_model(
     tf.saved_model.save(
         module, path, signatures={"serving_default": serve, "transform_features": transform_features}
     )
+    kind = detect_output_kind(model)
+    if kind is not None:
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(FileSystems.join(path, OUTPUT_KIND_FILE)) as handle:
+            handle.write(kind.encode("utf-8"))
 
 
 def serving_path(model_uri: str) -> str:

@@ -84,7 +84,7 @@ def Trainer(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
-    from beam_ml.training import SERVING_DIR, build_fn_args
+    from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind
 
     values = dict(hyperparameter_values or {})
     config = None
@@ -118,3 +118,6 @@ def Trainer(
     if label_key is not None:
         model.properties["label_key"] = label_key
     model.properties["hyperparameters"] = values
+    output_kind = read_output_kind(serving_model_dir)
+    if output_kind is not None:
+        model.properties["output_kind"] = output_kind

@@ -150,6 +150,7 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     import keras_tuner
     import tensorflow as tf
 
+    from beam_ml.components.evaluator import Evaluator, load_metrics
     from beam_ml.components.trainer import Trainer
     from beam_ml.components.transform import Transform
     from beam_ml.components.tuner import Tuner
@@ -162,8 +163,14 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
                 "module_file": TFX_STYLE_PENGUIN, "label_key": "species_xf", "eval_steps": 4}
     tuner = Tuner(**training, train_steps=30)
     trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
-    result = LocalDagRunner().run(Pipeline("tfx_style", str(tmp_path / "root"), [gen, transform, tuner, trainer]))
+    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
+                          label_from_transform=True, task="multiclass")
+    result = LocalDagRunner().run(
+        Pipeline("tfx_style", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
+    assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
+    overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
+    assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
 
     best = result.outputs("Tuner")["best_hyperparameters"]
     config = json.loads(Path(best.uri, "hyperparameters_config.json").read_text())
@@ -177,4 +184,4 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     logits = model.signatures["serving_default"](examples=examples)["outputs"].numpy()
     labels = model.signatures["transform_features"](examples=examples)["species_xf"].numpy()
     accuracy = float(np.mean(np.argmax(logits, axis=1) == labels))
-    assert accuracy >= 0.9, accuracy
+    assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
