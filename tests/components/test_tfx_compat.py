@@ -185,3 +185,27 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     labels = model.signatures["transform_features"](examples=examples)["species_xf"].numpy()
     accuracy = float(np.mean(np.argmax(logits, axis=1) == labels))
     assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
+
+
+def test_a_tf_keras_run_fn_trains_and_exports_and_is_evaluated_as_logits(tmp_path):
+    """TFX 1.x module files build Keras 2 models with ``tf.keras`` (tf_keras once tensorflow_transform
+    sets TF_USE_LEGACY_KERAS); the Trainer exports them like Keras 3 models."""
+    from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.trainer import Trainer
+    from beam_ml.components.transform import Transform
+
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
+    trainer = Trainer(examples=transform.outputs.transformed_examples,
+                      transform_graph=transform.outputs.transform_graph,
+                      module_file=str(MODULES / "tfx_style_penguin_keras2.py"), label_key="species_xf",
+                      train_steps=200)
+    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
+                          label_from_transform=True, task="multiclass")
+    result = LocalDagRunner().run(Pipeline("keras2", str(tmp_path / "root"), [gen, transform, trainer, evaluator]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    keras_module = Path(result.outputs("Trainer")["model_run"].uri, "keras_module.txt").read_text()
+    assert keras_module.startswith("tf_keras"), keras_module
+    assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
+    overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
+    assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
