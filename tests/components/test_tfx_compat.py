@@ -187,23 +187,31 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
 
 
-def test_a_tf_keras_run_fn_trains_and_exports_and_is_evaluated_as_logits(tmp_path):
+def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_path):
     """TFX 1.x module files build Keras 2 models with ``tf.keras`` (tf_keras once tensorflow_transform
-    sets TF_USE_LEGACY_KERAS); the Trainer exports them like Keras 3 models."""
+    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras, the Trainer
+    exports them like Keras 3 models."""
     from beam_ml.components.evaluator import Evaluator, load_metrics
     from beam_ml.components.trainer import Trainer
     from beam_ml.components.transform import Transform
+    from beam_ml.components.tuner import Tuner
 
     gen = PenguinExamples()
     transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
-    trainer = Trainer(examples=transform.outputs.transformed_examples,
-                      transform_graph=transform.outputs.transform_graph,
-                      module_file=str(MODULES / "tfx_style_penguin_keras2.py"), label_key="species_xf",
-                      train_steps=200)
+    training = {"examples": transform.outputs.transformed_examples,
+                "transform_graph": transform.outputs.transform_graph,
+                "module_file": str(MODULES / "tfx_style_penguin_keras2.py"), "label_key": "species_xf",
+                "eval_steps": 4}
+    tuner = Tuner(**training, train_steps=30)
+    trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
     evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
                           label_from_transform=True, task="multiclass")
-    result = LocalDagRunner().run(Pipeline("keras2", str(tmp_path / "root"), [gen, transform, trainer, evaluator]))
+    result = LocalDagRunner().run(
+        Pipeline("keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
+    best = result.outputs("Tuner")["best_hyperparameters"]
+    trials = json.loads(Path(best.uri, "trials.json").read_text())
+    assert len(trials) == 2 and all(t["score"] is not None for t in trials)
     keras_module = Path(result.outputs("Trainer")["model_run"].uri, "keras_module.txt").read_text()
     assert keras_module.startswith("tf_keras"), keras_module
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
