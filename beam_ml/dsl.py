@@ -71,7 +71,11 @@ class UserModule:
         """Import the module (once per process) so its functions can be called and pickled.
 
         Its directory goes on ``sys.path`` so it can import the modules beside it.
+        When TFX is not installed, the module's ``tfx`` imports get beam-ml's
+        implementation of TFX's module-file API (``beam_ml.tfx_compat``).
         """
+        from beam_ml import tfx_compat
+
         name = "beam_ml_user_" + hashlib.sha256(self.path.encode()).hexdigest()[:12]
         if name in sys.modules:
             return sys.modules[name]
@@ -81,6 +85,7 @@ class UserModule:
         spec = importlib.util.spec_from_file_location(name, self.path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load user module {self.reference!r} from {self.path}")
+        tfx_compat.install()
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:

@@ -42,12 +42,16 @@ if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
 __all__ = [
+    "OUTPUT_KIND_FILE",
     "SERVING_DIR",
+    "DataAccessor",
     "FnArgs",
     "build_fn_args",
+    "detect_output_kind",
     "export_serving_model",
     "load_serving_model",
     "parquet_dataset",
+    "read_output_kind",
     "serialize_examples",
     "serving_path",
     "split_files",
@@ -55,6 +59,8 @@ __all__ = [
 
 #: Where the SavedModel lives inside a Model artifact (TFX's layout).
 SERVING_DIR = "Format-Serving"
+#: Inside the SavedModel: "probabilities" or "logits", when the export could tell (Evaluator reads it).
+OUTPUT_KIND_FILE = "assets.extra/beam_ml_output_kind.txt"
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,35 @@ class FnArgs:
     #: The tf.Transform output directory (TransformGraph artifact), if any.
     transform_output: str | None = None
     schema: schema_pb2.Schema | None = None
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    #: TFX's form: keras-tuner's config (``HyperParameters.from_config`` reads it) when a
+    #: Tuner chose the values, else the ``{name: value}`` dict, or None when there are none.
+    hyperparameters: Mapping[str, Any] | None = None
+    #: Always the ``{name: value}`` dict (the Tuner's best values merged over the Trainer's).
+    hyperparameter_values: Mapping[str, Any] = field(default_factory=dict)
     train_steps: int | None = None
     eval_steps: int | None = None
     label_key: str | None = None
-    custom_config: Mapping[str, Any] = field(default_factory=dict)
+    #: None when unset, as in TFX.
+    custom_config: Mapping[str, Any] | None = None
+    #: Scratch space of the run (the Tuner's trials; the Trainer's ``model_run_dir``).
+    working_dir: str | None = None
+    #: The ``schema.pbtxt`` of the Schema input, if any.
+    schema_path: str | None = None
+
+    @property
+    def transform_graph_path(self) -> str | None:
+        """TFX's name for ``transform_output``."""
+        return self.transform_output
+
+    @property
+    def schema_file(self) -> str | None:
+        """TFX's other name for ``schema_path``."""
+        return self.schema_path
+
+    @functools.cached_property
+    def data_accessor(self) -> DataAccessor:
+        """TFX's ``fn_args.data_accessor``: ``tf_dataset_factory(files, options, schema)``."""
+        return DataAccessor(self.feature_spec)
 
     @functools.cached_property
     def tf_transform_output(self) -> tft.TFTransformOutput | None:
@@ -124,6 +154,60 @@ class FnArgs:
                                shuffle=shuffle, num_epochs=num_epochs)
 
 
+class DataAccessor:
+    """TFX's ``DataAccessor`` over beam-ml's Parquet examples.
+
+    ``tf_dataset_factory(file_pattern, options, schema)`` takes what TFX's does:
+    the file list (e.g. ``fn_args.train_files``; globs are expanded), tfx_bsl's
+    ``tfxio.TensorFlowDatasetOptions`` and the schema of the examples (e.g.
+    ``tf_transform_output.transformed_metadata.schema``; None means the feature
+    spec of ``fn_args``), and returns ``parquet_dataset``'s batches: ``(features,
+    label)`` with ``options.label_key``. ``batch_size``, ``shuffle``,
+    ``shuffle_seed`` and ``num_epochs`` (None repeats forever, TFX's default) are
+    honoured; buffer sizes and thread counts are tuning knobs of TFXIO's reader
+    with no counterpart here. A batch never spans two files.
+    """
+
+    def __init__(self, default_feature_spec: Mapping[str, Any]) -> None:
+        self._default_feature_spec = dict(default_feature_spec)
+
+    def tf_dataset_factory(
+        self,
+        file_pattern: Sequence[str] | str,
+        options: Any,
+        schema: schema_pb2.Schema | None = None,
+    ) -> tf.data.Dataset:
+        if getattr(options, "drop_final_batch", False):
+            raise ValueError("TensorFlowDatasetOptions(drop_final_batch=True) is not supported by beam-ml's "
+                             "Parquet reader; leave it False")
+        patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+        files = _expand(patterns)
+        if schema is None:
+            feature_spec = self._default_feature_spec
+        else:
+            from tensorflow_transform.tf_metadata import schema_utils
+
+            feature_spec = dict(schema_utils.schema_as_feature_spec(schema).feature_spec)
+        return parquet_dataset(files, feature_spec, int(options.batch_size), label_key=options.label_key,
+                               shuffle=bool(options.shuffle), num_epochs=options.num_epochs,
+                               seed=options.shuffle_seed)
+
+
+def _expand(patterns: Sequence[str]) -> list[str]:
+    files: list[str] = []
+    for pattern in patterns:
+        if not any(char in pattern for char in "*?["):
+            files.append(pattern)
+            continue
+        from apache_beam.io.filesystems import FileSystems
+
+        matched = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        if not matched:
+            raise ValueError(f"no files match {pattern!r}")
+        files.extend(matched)
+    return files
+
+
 def build_fn_args(
     component: str,
     examples: Any,
@@ -138,7 +222,8 @@ def build_fn_args(
 ) -> FnArgs:
     """The ``FnArgs`` Trainer and Tuner hand their user module, after checking what they were given.
 
-    ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config).
+    ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config,
+    working_dir: ``model_run_dir`` unless given).
     """
     from beam_ml import fs
     from beam_ml.artifacts import Schema
@@ -156,7 +241,8 @@ def build_fn_args(
         model_run_dir=model_run_dir,
         transform_output=transform_graph.uri if transform_graph is not None else None,
         schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
-        **settings,
+        schema_path=fs.join(schema.uri, Schema.FILE_NAME) if schema is not None else None,
+        **{"working_dir": model_run_dir, **settings},
     )
 
 
@@ -324,6 +410,40 @@ def _as_output_dict(outputs: Any) -> dict[str, Any]:
     return {"outputs": outputs}
 
 
+def detect_output_kind(model: Any) -> str | None:
+    """"probabilities" or "logits" from a single-output Keras model's last layer; None if it cannot tell.
+
+    A final softmax/sigmoid activation (or Softmax layer) gives probabilities, a
+    linear one logits (TFX's penguin model ends so).
+    """
+    layers = getattr(model, "layers", None)
+    outputs = getattr(model, "outputs", None)
+    if not layers or outputs is None or len(outputs) != 1:
+        return None
+    last = layers[-1]
+    if type(last).__name__ == "Softmax":
+        return "probabilities"
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if activation in ("softmax", "sigmoid"):
+        return "probabilities"
+    if activation == "linear":
+        return "logits"
+    return None
+
+
+def read_output_kind(serving_dir: str) -> str | None:
+    """What ``export_serving_model`` recorded of the model's output kind, or None."""
+    from beam_ml import fs
+
+    path = fs.join(serving_dir, OUTPUT_KIND_FILE)
+    if not fs.exists(path):
+        return None
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8").strip() or None
+
+
 def export_serving_model(
     model: Any,
     tf_transform_output: tft.TFTransformOutput | None,
@@ -341,7 +461,8 @@ def export_serving_model(
     (``{"outputs": tensor}`` for a single output). ``transform_features`` gives
     the transformed features of rows that may include the label. Without a
     transform output, ``raw_feature_spec`` is required and the model gets the
-    parsed raw features.
+    parsed raw features. Whether the model outputs probabilities or logits
+    (``detect_output_kind``) is written to ``OUTPUT_KIND_FILE`` when it can tell.
     """
     import tensorflow as tf
 
@@ -376,6 +497,12 @@ def export_serving_model(
     tf.saved_model.save(
         module, path, signatures={"serving_default": serve, "transform_features": transform_features}
     )
+    kind = detect_output_kind(model)
+    if kind is not None:
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(FileSystems.join(path, OUTPUT_KIND_FILE)) as handle:
+            handle.write(kind.encode("utf-8"))
 
 
 def serving_path(model_uri: str) -> str:

@@ -28,7 +28,9 @@ Input formats
   column of floats; [n, 1] and [n, 2] softmax outputs are accepted, the
   latter read as its column 1); multiclass: class probabilities, shape
   [n, k] (an Arrow fixed-size list or list column of k floats);
-  regression: numbers.
+  regression: numbers. With ``MetricsConfig(output_kind="logits")`` the
+  predictions are logits instead: a sigmoid ([n], [n, 1]) or softmax ([n, 2],
+  [n, k]) turns them into probabilities before any metric sees them.
 - Weights: optional non-negative example weights; all metrics are weighted.
 - A row whose label, prediction or weight is null is left out of every metric;
   a row whose slice feature is null is left out of that slice only.
@@ -106,6 +108,7 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
+OutputKind = Literal["probabilities", "logits"]
 Metrics = dict[str, float]
 SlicedMetrics = dict[str, Metrics]
 
@@ -521,10 +524,16 @@ class MetricsConfig:
     slices: tuple[tuple[str, ...], ...] = ((),)
     num_thresholds: int = 10_000
     decision_threshold: float = 0.5
+    #: "logits": predictions are turned into probabilities (sigmoid / softmax) first.
+    output_kind: OutputKind = "probabilities"
 
     def __post_init__(self) -> None:
         if self.task not in ("binary", "multiclass", "regression"):
             raise ValueError(f"task must be 'binary', 'multiclass' or 'regression', got {self.task!r}")
+        if self.output_kind not in ("probabilities", "logits"):
+            raise ValueError(f"output_kind must be 'probabilities' or 'logits', got {self.output_kind!r}")
+        if self.output_kind == "logits" and self.task == "regression":
+            raise ValueError("output_kind='logits' is for classification; a regression model outputs values")
         normalised = tuple(tuple(sorted((s,) if isinstance(s, str) else s)) for s in self.slices)
         object.__setattr__(self, "slices", tuple(dict.fromkeys(normalised)))
 
@@ -581,7 +590,20 @@ def labeled_batch_from_record_batch(batch: pa.RecordBatch, config: MetricsConfig
         valid = np.logical_and.reduce([c.is_valid().to_numpy(zero_copy_only=False) for c in columns])
         columns = [c.filter(pa.array(valid)) for c in columns]
     arrays = [_column_numpy(c, n) for c, n in zip(columns, names, strict=True)]
+    if config.output_kind == "logits":
+        arrays[1] = probabilities_from_logits(arrays[1])
     return LabeledBatch(arrays[0], arrays[1], arrays[2] if len(arrays) > 2 else None)
+
+
+def probabilities_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Sigmoid of [n] / [n, 1] logits, softmax over the last axis of [n, k] logits (k ≥ 2), in float64."""
+    values = np.asarray(logits, dtype=np.float64)
+    if values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1):
+        # exp of a non-positive number only: no overflow for large |logit|.
+        exponent = np.exp(-np.abs(values))
+        return np.where(values >= 0, 1.0 / (1.0 + exponent), exponent / (1.0 + exponent))
+    shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _slice_value(value: Any) -> str:

@@ -22,7 +22,11 @@ list in the candidate Model artifact's properties is used. A label outside the
 vocabulary fails the run, naming it.
 
 Predictions: the model's single output (column ``prediction``), or the output
-named by ``prediction_output`` when the signature has several.
+named by ``prediction_output`` when the signature has several. For
+classification, ``output_kind="logits"`` has a sigmoid/softmax applied before
+the probability metrics (log loss, calibration, AUC); left unset, each model's
+``output_kind`` property (the Trainer records it from the Keras model's last
+activation) decides, and "probabilities" when there is none.
 
 Outputs:
 - ModelEvaluation: ``metrics.json`` {slice: {metric: value}} for the candidate
@@ -59,6 +63,8 @@ from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold, valid
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from beam_ml.transforms.metrics import MetricsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +140,7 @@ def Evaluator(
     label_from_transform: bool = False,
     weight_column: str | None = None,
     decision_threshold: float = 0.5,
+    output_kind: Literal["probabilities", "logits"] | None = None,
     max_batch_rows: int = 8192,
 ) -> None:
     """Evaluate the candidate (and the baseline) on ``split`` and bless it if every threshold holds.
@@ -170,6 +177,7 @@ def Evaluator(
         decision_threshold=decision_threshold,
     ).with_slices(*(s if isinstance(s, str) else tuple(s) for s in slice_features or ()))
     models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}
+    configs = {role: _with_output_kind(config, output_kind, artifact) for role, artifact in models.items()}
     paths = {CANDIDATE: fs.join(evaluation.uri, METRICS_FILE), BASELINE: fs.join(evaluation.uri, BASELINE_METRICS_FILE)}
 
     with ctx.beam_pipeline() as pipeline:
@@ -181,7 +189,7 @@ def Evaluator(
                 rows
                 | f"Predict[{role}]" >> Predict(serving_path(artifact.uri), exclude_columns=[label], max_batch_rows=max_batch_rows)
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
-                | f"Metrics[{role}]" >> ComputeMetrics(config)
+                | f"Metrics[{role}]" >> ComputeMetrics(configs[role])
                 | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
             )
 
@@ -218,6 +226,16 @@ def Evaluator(
     ctx.notes.update(rows_in=int(_overall(candidate).get("example_count") or 0), blessed=blessed)
     if not blessed:
         logger.warning("Evaluator: model %s (%s) is NOT blessed: %s", model.id, model.uri, "; ".join(reasons))
+
+
+def _with_output_kind(config: MetricsConfig, output_kind: str | None, artifact: Model) -> MetricsConfig:
+    """The metrics config for one model: its predictions are logits or probabilities."""
+    import dataclasses
+
+    if config.task == "regression":
+        return config
+    kind = output_kind or artifact.properties.get("output_kind") or "probabilities"
+    return dataclasses.replace(config, output_kind=kind)
 
 
 def _nan_for_none(metrics: dict) -> dict:

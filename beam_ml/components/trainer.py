@@ -20,7 +20,10 @@ Outputs:
 
 Hyperparameters: the ``hyperparameter_values`` dict gives defaults; a
 ``hyperparameters`` input artifact (``hyperparameters.json``, e.g. a Tuner's
-best values) overrides them key by key.
+best values) overrides them key by key; the result is
+``fn_args.hyperparameter_values``. ``fn_args.hyperparameters`` is what TFX
+gives: keras-tuner's config when a Tuner chose the values (read it with
+``keras_tuner.HyperParameters.from_config``), else the same dict (None if empty).
 
 TensorFlow is imported only when the component runs (by the user module).
 """
@@ -35,6 +38,8 @@ from beam_ml.artifacts import Examples, HyperParameters, Model, ModelRun, Schema
 from beam_ml.dsl import Input, Output, UserModule, component
 
 HYPERPARAMETERS_FILE = "hyperparameters.json"
+#: keras-tuner's ``HyperParameters.get_config()`` of the chosen values, written by the Tuner.
+HYPERPARAMETERS_CONFIG_FILE = "hyperparameters_config.json"
 
 
 def read_hyperparameters(artifact: HyperParameters) -> dict[str, Any]:
@@ -46,6 +51,17 @@ def read_hyperparameters(artifact: HyperParameters) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValueError(f"{HYPERPARAMETERS_FILE} in {artifact.uri} must hold a JSON object")
     return values
+
+
+def read_hyperparameters_config(artifact: HyperParameters) -> dict[str, Any] | None:
+    """The keras-tuner config in a HyperParameters artifact, or None when it has none (not a Tuner's)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    path = fs.join(artifact.uri, HYPERPARAMETERS_CONFIG_FILE)
+    if not fs.exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
 
 
 @component
@@ -68,12 +84,14 @@ def Trainer(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
-    from beam_ml.training import SERVING_DIR, build_fn_args
+    from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind
 
     examples.require_rows([train_split, eval_split], "Trainer")
     values = dict(hyperparameter_values or {})
+    config = None
     if hyperparameters is not None:
         values.update(read_hyperparameters(hyperparameters))
+        config = read_hyperparameters_config(hyperparameters)
     serving_model_dir = fs.join(model.uri, SERVING_DIR)
     fn_args = build_fn_args(
         "Trainer",
@@ -84,11 +102,12 @@ def Trainer(
         eval_split=eval_split,
         serving_model_dir=serving_model_dir,
         model_run_dir=model_run.uri,
-        hyperparameters=values,
+        hyperparameters=config if config is not None else (values or None),
+        hyperparameter_values=values,
         train_steps=train_steps,
         eval_steps=eval_steps,
         label_key=label_key,
-        custom_config=dict(custom_config or {}),
+        custom_config=custom_config,
     )
     module_file.get(run_fn)(fn_args)
     if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
@@ -100,3 +119,6 @@ def Trainer(
     if label_key is not None:
         model.properties["label_key"] = label_key
     model.properties["hyperparameters"] = values
+    output_kind = read_output_kind(serving_model_dir)
+    if output_kind is not None:
+        model.properties["output_kind"] = output_kind

@@ -9,8 +9,13 @@
 ``model_run_dir`` is the directory to give the tuner for its trials) and
 returns a ``TunerFnResult(tuner, fit_kwargs)``; the component runs
 ``tuner.search(**fit_kwargs)`` and writes the best trial's values to
-``hyperparameters.json`` (which Trainer merges over its own defaults) and a
-summary of every trial to ``trials.json``.
+``hyperparameters.json`` (which Trainer merges over its own defaults), their
+keras-tuner config to ``hyperparameters_config.json`` (the Trainer's
+``fn_args.hyperparameters``, as in TFX) and a summary of every trial to
+``trials.json``. ``fn_args.working_dir`` (= ``model_run_dir``) is the
+directory to give the tuner for its trials. A tuner whose hypermodel builds
+``tf.keras`` (Keras 2) models searches in a child process where keras-tuner
+runs on tf_keras (``beam_ml.components._tuning``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, NamedTuple
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, HyperParameters, Schema, TransformGraph
-from beam_ml.components.trainer import HYPERPARAMETERS_FILE
+from beam_ml.components.trainer import HYPERPARAMETERS_CONFIG_FILE, HYPERPARAMETERS_FILE
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, UserModule, component
 
@@ -52,6 +57,11 @@ def Tuner(
     """Search hyperparameters on ``train_split``, scoring on ``eval_split``."""
     from apache_beam.io.filesystems import FileSystems
 
+    from beam_ml.components._tuning import (
+        builds_legacy_keras,
+        run_search,
+        run_search_with_legacy_keras,
+    )
     from beam_ml.training import build_fn_args
 
     working_dir = fs.join(ctx.tmp_dir, "tuner")
@@ -68,22 +78,20 @@ def Tuner(
         train_steps=train_steps,
         eval_steps=eval_steps,
         label_key=label_key,
-        custom_config=dict(custom_config or {}),
+        custom_config=custom_config,
     )
     result = module_file.get(tuner_fn)(fn_args)
     if not isinstance(result, TunerFnResult):
         raise TypeError(f"{tuner_fn} must return beam_ml.components.tuner.TunerFnResult, got {type(result).__name__}")
-    result.tuner.search(**result.fit_kwargs)
-    trials = [
-        {"trial_id": t.trial_id, "score": t.score, "status": str(t.status), "values": t.hyperparameters.values}
-        for t in result.tuner.oracle.trials.values()
-    ]
-    if not any(t["score"] is not None for t in trials):
-        raise RuntimeError(f"every tuning trial failed ({len(trials)} trials; see the log above): {trials}")
-    [best] = result.tuner.get_best_hyperparameters(num_trials=1)
-    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in best.values.items()}
+    if builds_legacy_keras(result.tuner):
+        report = run_search_with_legacy_keras(module_file.path, tuner_fn, fn_args, fs.join(ctx.tmp_dir, "tuner-keras2"))
+    else:
+        report = run_search(result.tuner, result.fit_kwargs)
+    values, trials = report["values"], report["trials"]
     with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE)) as handle:
         handle.write(json.dumps(values, indent=2, sort_keys=True).encode())
+    with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_CONFIG_FILE)) as handle:
+        handle.write(json.dumps(report["config"], indent=2).encode())
     with FileSystems.create(fs.join(best_hyperparameters.uri, "trials.json")) as handle:
         handle.write(json.dumps(trials, indent=2, default=str).encode())
     best_hyperparameters.properties.update(values=values, trials=len(trials))

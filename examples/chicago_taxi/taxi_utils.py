@@ -87,9 +87,9 @@ def build_model(hyperparameters) -> keras.Model:
 
 def run_fn(fn_args):
     keras.utils.set_random_seed(0)
-    model = build_model(fn_args.hyperparameters)
+    model = build_model(fn_args.hyperparameter_values)
     model.fit(
-        fn_args.train_dataset(batch_size=int(fn_args.hyperparameters.get("batch_size", 128)), seed=0),
+        fn_args.train_dataset(batch_size=int(fn_args.hyperparameter_values.get("batch_size", 128)), seed=0),
         steps_per_epoch=fn_args.train_steps,
         validation_data=fn_args.eval_dataset(batch_size=512),
         validation_steps=fn_args.eval_steps,

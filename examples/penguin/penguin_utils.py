@@ -79,15 +79,15 @@ def build_model(hyperparameters) -> keras.Model:
 
 
 def run_fn(fn_args):
-    keras.utils.set_random_seed(int(fn_args.hyperparameters.get("seed", 0)))
-    model = build_model(fn_args.hyperparameters)
+    keras.utils.set_random_seed(int(fn_args.hyperparameter_values.get("seed", 0)))
+    model = build_model(fn_args.hyperparameter_values)
     model.fit(
         fn_args.train_dataset(batch_size=32, seed=0),  # repeats: train_steps bounds it
         shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores this
         steps_per_epoch=fn_args.train_steps,
         validation_data=fn_args.eval_dataset(batch_size=32),
         validation_steps=fn_args.eval_steps,
-        epochs=int(fn_args.hyperparameters.get("epochs", 1)),
+        epochs=int(fn_args.hyperparameter_values.get("epochs", 1)),
         callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.log_dir)],
         verbose=0,
     )
@@ -107,7 +107,7 @@ def tuner_fn(fn_args):
         )
 
     tuner = keras_tuner.RandomSearch(
-        build, objective="val_accuracy", max_trials=int(fn_args.custom_config.get("max_trials", 4)), seed=0,
+        build, objective="val_accuracy", max_trials=int((fn_args.custom_config or {}).get("max_trials", 4)), seed=0,
         directory=fn_args.model_run_dir, project_name="penguin",
     )
     return TunerFnResult(

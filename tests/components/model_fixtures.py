@@ -47,10 +47,16 @@ def penguin_table(rows: int, seed: int = 0) -> pa.Table:
     return pa.table(columns)
 
 
-def export_penguin_model(directory: str | Path, *, quality: Literal["good", "bad"] = "good", seed: int = 0) -> str:
-    """A raw-feature SavedModel at ``<directory>/Format-Serving``; returns that path."""
+def export_penguin_model(
+    directory: str | Path, *, quality: Literal["good", "bad"] = "good", seed: int = 0, logits: bool = False
+) -> str:
+    """A raw-feature SavedModel at ``<directory>/Format-Serving``; returns that path.
+
+    With ``logits`` the same classifier returns ``{"logits": ...}``, its scores before the softmax.
+    """
     import tensorflow as tf
 
+    output_logits = logits
     means = MEANS.copy()
     island_logp = np.log(ISLAND_PROBABILITIES)
     if quality == "bad":
@@ -75,6 +81,8 @@ def export_penguin_model(directory: str | Path, *, quality: Literal["good", "bad
             logits = -0.5 * tf.reduce_sum(z * z, axis=2)
             one_hot = tf.stack([tf.cast(tf.equal(island, name), tf.float32) for name in ISLANDS], axis=1)
             logits += tf.matmul(one_hot, self.island_logp, transpose_b=True)
+            if output_logits:
+                return {"logits": logits}
             return {"probabilities": tf.nn.softmax(logits)}
 
     module = Serving()
@@ -102,9 +110,11 @@ def PenguinData(examples: Output[Examples], *, train_rows: int = 200, eval_rows:
 
 
 @component
-def PenguinModel(model: Output[Model], *, quality: Literal["good", "bad"] = "good", seed: int = 0) -> None:
+def PenguinModel(
+    model: Output[Model], *, quality: Literal["good", "bad"] = "good", seed: int = 0, logits: bool = False
+) -> None:
     """A Model artifact holding the fixture SavedModel; declares its label vocabulary."""
-    export_penguin_model(model.uri, quality=quality, seed=seed)
+    export_penguin_model(model.uri, quality=quality, seed=seed, logits=logits)
     model.properties.update(label_vocabulary=SPECIES, quality=quality)
 
 

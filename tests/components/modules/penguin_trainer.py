@@ -8,13 +8,13 @@ from beam_ml.training import export_serving_model
 
 def run_fn(fn_args):
     keras.utils.set_random_seed(0)
-    model = build_model(fn_args.hyperparameters)
+    model = build_model(fn_args.hyperparameter_values)
     model.fit(
         fn_args.train_dataset(batch_size=32, seed=0),
         steps_per_epoch=fn_args.train_steps,
         validation_data=fn_args.eval_dataset(batch_size=32),
         validation_steps=fn_args.eval_steps,
-        epochs=int(fn_args.hyperparameters.get("epochs", 1)),
+        epochs=int(fn_args.hyperparameter_values.get("epochs", 1)),
         callbacks=[keras.callbacks.CSVLogger(f"{fn_args.model_run_dir}/training.csv")],
         verbose=0,
     )

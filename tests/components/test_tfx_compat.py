@@ -1,0 +1,219 @@
+"""TFX module files: their ``tfx`` imports resolve to beam-ml's implementations when TFX is absent
+(never over a real TFX), and a module written against TFX's API tunes and trains end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_transform import PENGUIN_TRANSFORM, PenguinExamples, penguin_splits
+
+from beam_ml import Pipeline
+from beam_ml.orchestration.runner import LocalDagRunner
+
+MODULES = Path(__file__).resolve().parent / "modules"
+TFX_STYLE_PENGUIN = str(MODULES / "tfx_style_penguin.py")
+
+TFX_IMPORTS = """
+from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from tfx.components.tuner.component import TunerFnResult
+import tfx as tfx_package
+"""
+
+
+def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, check=False, capture_output=True, text=True)
+
+
+def test_tfx_imports_of_a_user_module_resolve_to_beam_ml_when_tfx_is_absent(tmp_path):
+    (tmp_path / "tfx_user.py").write_text(TFX_IMPORTS)
+    result = _run_python(
+        f"""
+        import importlib.util, sys
+        assert importlib.util.find_spec("tfx") is None, "this test needs TFX absent"
+        from beam_ml.dsl import UserModule
+        from beam_ml import training
+        from beam_ml.components import tuner
+        module = UserModule({str(tmp_path / "tfx_user.py")!r}).load()
+        assert module.tfx.components.FnArgs is training.FnArgs
+        assert module.tfx.components.DataAccessor is training.DataAccessor
+        assert module.tfx.components.TunerFnResult is tuner.TunerFnResult
+        assert module.FnArgs is training.FnArgs and module.DataAccessor is training.DataAccessor
+        assert module.TunerFnResult is tuner.TunerFnResult
+        assert not hasattr(module.tfx_package, "__file__"), "no tfx package on disk"
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_a_tfx_name_beam_ml_does_not_provide_fails_saying_what_exists(tmp_path):
+    (tmp_path / "tfx_orchestration.py").write_text("from tfx.orchestration import pipeline\n")
+    (tmp_path / "tfx_attribute.py").write_text("from tfx import v1 as tfx\nX = tfx.components.Trainer\n")
+    result = _run_python(
+        f"""
+        from beam_ml.dsl import UserModule
+        for name in ("tfx_orchestration", "tfx_attribute"):
+            try:
+                UserModule({str(tmp_path)!r} + "/" + name + ".py").load()
+            except (ImportError, AttributeError) as error:
+                print(type(error).__name__, error)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2, result.stdout
+    assert lines[0].startswith("ModuleNotFoundError") and "tfx.orchestration" in lines[0]
+    assert lines[1].startswith("AttributeError") and "tfx.v1.components.Trainer" in lines[1]
+    for line in lines:
+        assert "tfx.v1.components.FnArgs" in line and "Coming from TFX" in line
+
+
+def test_an_importable_tfx_is_used_and_beam_ml_installs_none_of_its_names(tmp_path):
+    fake = tmp_path / "site" / "tfx"
+    (fake / "v1" / "components").mkdir(parents=True)
+    (fake / "__init__.py").write_text("WHO = 'fake tfx'\n")
+    (fake / "v1" / "__init__.py").write_text("from tfx.v1 import components\n")
+    (fake / "v1" / "components" / "__init__.py").write_text("class FnArgs:\n    pass\n")
+    (tmp_path / "tfx_user.py").write_text("from tfx import v1 as tfx\nimport tfx as tfx_package\n")
+    result = _run_python(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path / "site")!r})
+        from beam_ml import tfx_compat, training
+        from beam_ml.dsl import UserModule
+        module = UserModule({str(tmp_path / "tfx_user.py")!r}).load()
+        assert module.tfx_package.WHO == "fake tfx", module.tfx_package
+        assert module.tfx.components.FnArgs is not training.FnArgs
+        assert module.tfx.components.FnArgs.__module__ == "tfx.v1.components"
+        assert not tfx_compat.installed(), sys.meta_path
+        assert tfx_compat.install() is False and not tfx_compat.installed()
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_fn_args_have_tfx_names_and_defaults_and_a_data_accessor_over_parquet(tmp_path):
+    import tensorflow as tf
+    from test_transform import write_examples, write_schema_for
+    from tfx_bsl.public import tfxio
+
+    from beam_ml.artifacts import Examples, Schema
+    from beam_ml.training import build_fn_args
+
+    splits = penguin_splits()
+    examples = Examples(uri=str(tmp_path / "examples"))
+    schema = Schema(uri=str(tmp_path / "schema"))
+    Path(schema.uri).mkdir()
+    write_examples(examples, splits)
+    write_schema_for(schema, splits["train"])
+    fn_args = build_fn_args("Trainer", examples, None, schema, train_split="train", eval_split="eval",
+                            serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "run"))
+    assert fn_args.custom_config is None and fn_args.hyperparameters is None
+    assert fn_args.working_dir == str(tmp_path / "run")
+    assert fn_args.transform_graph_path is None
+    assert fn_args.schema_path == fn_args.schema_file == str(tmp_path / "schema" / "schema.pbtxt")
+
+    options = tfxio.TensorFlowDatasetOptions(batch_size=16, label_key="species", num_epochs=1, shuffle=False)
+    dataset = fn_args.data_accessor.tf_dataset_factory(fn_args.eval_files, options, fn_args.schema)
+    labels, bill_lengths = [], 0
+    for features, label in dataset:
+        assert "species" not in features and int(tf.shape(label)[0]) <= 16
+        labels.extend(label.numpy().reshape(-1).tolist())
+        bill_lengths += int(tf.sparse.to_dense(features["bill_length_mm"]).shape[0]) \
+            if isinstance(features["bill_length_mm"], tf.SparseTensor) else int(features["bill_length_mm"].shape[0])
+    expected = splits["eval"].column("species").to_pylist()
+    assert sorted(value.decode() for value in labels) == sorted(expected)
+    assert bill_lengths == len(expected)
+    repeated = fn_args.data_accessor.tf_dataset_factory(
+        [str(Path(examples.split_uri("eval")) / "*.parquet")],
+        tfxio.TensorFlowDatasetOptions(batch_size=16, label_key="species", num_epochs=2, shuffle_seed=1),
+        None,
+    )
+    assert sum(int(tf.shape(label)[0]) for _, label in repeated) == 2 * len(expected)
+    with pytest.raises(ValueError, match="drop_final_batch"):
+        fn_args.data_accessor.tf_dataset_factory(
+            fn_args.eval_files, tfxio.TensorFlowDatasetOptions(batch_size=4, drop_final_batch=True), None)
+
+
+def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_path):
+    import keras_tuner
+    import tensorflow as tf
+
+    from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.trainer import Trainer
+    from beam_ml.components.transform import Transform
+    from beam_ml.components.tuner import Tuner
+    from beam_ml.training import load_serving_model, serialize_examples
+
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
+    training = {"examples": transform.outputs.transformed_examples,
+                "transform_graph": transform.outputs.transform_graph,
+                "module_file": TFX_STYLE_PENGUIN, "label_key": "species_xf", "eval_steps": 4}
+    tuner = Tuner(**training, train_steps=30)
+    trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
+    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
+                          label_from_transform=True, task="multiclass")
+    result = LocalDagRunner().run(
+        Pipeline("tfx_style", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
+    overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
+    assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
+
+    best = result.outputs("Tuner")["best_hyperparameters"]
+    config = json.loads(Path(best.uri, "hyperparameters_config.json").read_text())
+    restored = keras_tuner.HyperParameters.from_config(config)
+    assert restored.values == json.loads(Path(best.uri, "hyperparameters.json").read_text())
+    assert restored.get("units") in (8, 16) and restored.get("learning_rate") in (0.01, 0.03)
+
+    eval_rows = penguin_splits()["eval"]
+    model = load_serving_model(result.outputs("Trainer")["model"].uri)
+    examples = tf.constant(serialize_examples(eval_rows))
+    logits = model.signatures["serving_default"](examples=examples)["outputs"].numpy()
+    labels = model.signatures["transform_features"](examples=examples)["species_xf"].numpy()
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == labels))
+    assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
+
+
+def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_path):
+    """TFX 1.x module files build Keras 2 models with ``tf.keras`` (tf_keras once tensorflow_transform
+    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras, the Trainer
+    exports them like Keras 3 models."""
+    from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.trainer import Trainer
+    from beam_ml.components.transform import Transform
+    from beam_ml.components.tuner import Tuner
+
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
+    training = {"examples": transform.outputs.transformed_examples,
+                "transform_graph": transform.outputs.transform_graph,
+                "module_file": str(MODULES / "tfx_style_penguin_keras2.py"), "label_key": "species_xf",
+                "eval_steps": 4}
+    tuner = Tuner(**training, train_steps=30)
+    trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
+    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
+                          label_from_transform=True, task="multiclass")
+    result = LocalDagRunner().run(
+        Pipeline("keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    best = result.outputs("Tuner")["best_hyperparameters"]
+    trials = json.loads(Path(best.uri, "trials.json").read_text())
+    assert len(trials) == 2 and all(t["score"] is not None for t in trials)
+    keras_module = Path(result.outputs("Trainer")["model_run"].uri, "keras_module.txt").read_text()
+    assert keras_module.startswith("tf_keras"), keras_module
+    assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
+    overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
+    assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
