@@ -217,3 +217,42 @@ def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_p
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
     overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
     assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
+
+
+@pytest.mark.slow
+def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(shared_data, tmp_path):
+    """TFX's taxi task (is the tip over 20% of the fare?) from a module file written against TFX's API:
+    its preprocessing_fn derives the label, its tuner_fn and run_fn read fn_args in TFX's names."""
+    from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.example_gen import ExampleGen
+    from beam_ml.components.schema_gen import SchemaGen
+    from beam_ml.components.statistics_gen import StatisticsGen
+    from beam_ml.components.trainer import Trainer
+    from beam_ml.components.transform import Transform
+    from beam_ml.components.tuner import Tuner
+
+    module = str(MODULES / "tfx_style_taxi.py")
+    gen = ExampleGen(input_path=str(shared_data / "chicago_taxi" / "data.csv"))
+    statistics = StatisticsGen(examples=gen.outputs.examples)
+    schema = SchemaGen(statistics=statistics.outputs.statistics, infer_feature_shape=False)
+    transform = Transform(examples=gen.outputs.examples, schema=schema.outputs.schema, module_file=module)
+    training = {"examples": transform.outputs.transformed_examples,
+                "transform_graph": transform.outputs.transform_graph,
+                "module_file": module, "label_key": "tipped_over_20pct", "eval_steps": 10}
+    tuner = Tuner(**training, train_steps=40)
+    trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=400)
+    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="tipped_over_20pct",
+                          label_from_transform=True, task="binary")
+    result = LocalDagRunner().run(Pipeline(
+        "tfx_style_taxi", str(tmp_path / "root"),
+        [gen, statistics, schema, transform, tuner, trainer, evaluator]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    assert result.outputs("Trainer")["model"].properties["output_kind"] == "probabilities"
+    trials = json.loads(Path(result.outputs("Tuner")["best_hyperparameters"].uri, "trials.json").read_text())
+    assert len(trials) == 2 and all(t["score"] is not None for t in trials)
+    overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
+    eval_rows = result.outputs("ExampleGen")["examples"].properties["split_rows"]["eval"]
+    assert overall["example_count"] == eval_rows
+    assert overall["accuracy"] >= 0.7, overall
+    # About 77% of trips are not big tippers: the model must beat always answering "no".
+    assert overall["accuracy"] >= (1 - overall["mean_label"]) + 0.05 and overall["auc_roc"] >= 0.85, overall
