@@ -257,6 +257,8 @@ def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> 
         lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         levels.append(_Level(lengths[valid], rows[valid]))
         parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        # A null slot may still span values; list_flatten skips them, so their parents go too.
+        parents = parents[valid[parents]]
         array, rows, top = _decoded(pc.list_flatten(array)), rows[parents], top[parents]
     innermost = None
     if len(levels) > 1:

@@ -136,3 +136,25 @@ def test_nested_statistics_merged_from_parts_match_tfdv(weighted):
     merged = combine.merge_accumulators([merged, combine.merge_accumulators([parts[2], parts[1]])])
     ours = combine.extract_output(combine.compact(merged)).datasets[0]
     assert_matches_tfdv(ours, reference("nested_features_weighted" if weighted else "nested_features"))
+
+
+@pytest.mark.parametrize("options", [StatsOptions(), StatsOptions().with_weight_feature("w")], ids=["plain", "weighted"])
+def test_values_hidden_under_a_null_list_are_not_counted(options):
+    """Arrow lets a null list slot span values (offsets 2..4 below); they are not the row's.
+
+    The same column written the usual way (an empty span under the null) must give
+    the same statistics: flattening skips the hidden values, so the rows they are
+    attributed to must skip them too.
+    """
+    weights = pa.array([1.0, 2.0, 3.0])
+    hidden = pa.ListArray.from_arrays(
+        pa.array([0, 2, 4, 5], pa.int32()), pa.array([1.0, 2.0, 3.0, 4.0, 5.0]), mask=pa.array([False, True, False])
+    )
+    usual = pa.array([[1.0, 2.0], None, [5.0]], pa.list_(pa.float64()))
+    fn = StatisticsCombineFn(options)
+
+    def stats(column: pa.Array) -> statistics_pb2.DatasetFeatureStatisticsList:
+        batch = pa.RecordBatch.from_arrays([column, weights], names=["l", "w"])
+        return fn.extract_output(fn.add_input(fn.create_accumulator(), batch))
+
+    assert stats(hidden) == stats(usual)
