@@ -9,13 +9,66 @@ artifacts").
 New artifact types are plain subclasses; the class name is the type name
 recorded in the metadata store, and ``artifact_type(name)`` finds the class
 again when the CLI shows an artifact.
+
+Each type is the one place that knows its layout and how to read and write
+it (``Split-<name>/``, a split's Parquet files, ``FeatureStats.pb``,
+``schema.pbtxt``, ``Format-Serving``, ...): components, views and transforms
+ask the artifact instead of spelling paths. Every file goes through
+``beam_ml.fs`` (Beam's FileSystems for gs://, s3://, ...), so a pipeline root
+on object storage works unchanged. This module imports neither Beam nor
+TensorFlow at module level; the readers import pyarrow and the
+tensorflow_metadata protos only when called.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from beam_ml import fs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 _REGISTRY: dict[str, type[Artifact]] = {}
+
+#: A split's directory is ``<artifact uri>/Split-<name>`` (TFX's layout).
+SPLIT_PREFIX = "Split-"
+
+
+def split_uri(uri: str, split: str) -> str:
+    """The directory of split ``split`` under the artifact directory ``uri``."""
+    return fs.join(uri, f"{SPLIT_PREFIX}{split}")
+
+
+def read_bytes(uri: str) -> bytes:
+    with fs.open_read(uri) as handle:
+        return handle.read()
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write one file; on a local disk without importing Beam (a small file needs no Beam)."""
+    if fs.is_local(uri):
+        import os
+
+        path = fs.local_path(uri)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(uri) as handle:
+        handle.write(data)
+
+
+def read_json(uri: str) -> Any:
+    return json.loads(read_bytes(uri).decode("utf-8"))
+
+
+def write_json(uri: str, value: Any, **dumps: Any) -> None:
+    write_bytes(uri, json.dumps(value, **dumps).encode("utf-8"))
 
 
 class Artifact:
@@ -94,25 +147,126 @@ class _SplitArtifact(Artifact):
                     "give ExampleGen input with rows for it (it ran with allow_empty=True)")
 
     def split_uri(self, split: str) -> str:
-        from beam_ml import fs
-
-        return fs.join(self.uri, f"Split-{split}")
+        return split_uri(self.uri, split)
 
     @property
     def splits(self) -> list[str]:
         return list(self.properties.get("splits", []))
 
 
-class Examples(_SplitArtifact):
-    """Rows of data: ``Split-<name>/*.parquet``."""
+class _ParquetSplits(_SplitArtifact):
+    """Rows laid out as ``Split-<name>/*.parquet``."""
 
     ROWS_PROPERTY = "split_rows"
+    #: The file a writer gives a split that received no rows (an empty table with the columns).
+    EMPTY_SPLIT_FILE: ClassVar[str] = "data-00000-of-00001.parquet"
+
+    def file_pattern(self, split: str) -> str:
+        """The glob of one split's Parquet files."""
+        return fs.join(self.split_uri(split), "*.parquet")
+
+    def files(self, split: str) -> tuple[str, ...]:
+        """The Parquet files of one split, sorted by name."""
+        return tuple(path for path, _, _ in fs.match(self.file_pattern(split)))
+
+    def count_rows(self, split: str) -> int:
+        """Rows in a split, from the Parquet footers: what was really written, whatever a runner reported."""
+        import pyarrow.parquet as pq
+
+        total = 0
+        for path in self.files(split):
+            with fs.open_read(path) as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
+    def arrow_schema(self, split: str) -> pa.Schema:
+        """The Arrow schema of one split's Parquet files (the first file's; all share it)."""
+        import pyarrow.parquet as pq
+
+        files = self.files(split)
+        if not files:
+            raise FileNotFoundError(f"no Parquet files in split {split!r} of {self.uri}")
+        with fs.open_read(files[0]) as handle:
+            return pq.read_schema(handle)
+
+    def head(self, split: str, rows: int) -> pa.Table:
+        """The first ``rows`` rows of a split (files in name order), e.g. canary requests."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if split not in self.splits:
+            raise ValueError(f"Examples has no split {split!r}; it has {self.splits}")
+        tables: list[pa.Table] = []
+        taken = 0
+        for path in self.files(split):
+            with fs.open_read(path) as handle:
+                table = pq.read_table(handle)
+            tables.append(table.slice(0, rows - taken))
+            taken += tables[-1].num_rows
+            if taken >= rows:
+                break
+        if not tables:
+            raise ValueError(f"split {split!r} of {self.uri} has no Parquet files")
+        return pa.concat_tables(tables, promote_options="default")
+
+    def fill_empty_splits(self, splits: list[str]) -> pa.Schema | None:
+        """Give each of ``splits`` that received no rows one empty Parquet file with the other
+        splits' columns, and return those columns (None when no split has a file).
+
+        Readers downstream then see every declared split, with its schema, instead
+        of a missing directory (a small input can hash every row into one split).
+        """
+        import io
+
+        import pyarrow.parquet as pq
+
+        files = {name: self.files(name) for name in splits}
+        written = next((paths[0] for paths in files.values() if paths), None)
+        if written is None:
+            return None
+        with fs.open_read(written) as handle:
+            schema = pq.read_schema(handle)
+        for name, paths in files.items():
+            if not paths:
+                buffer = io.BytesIO()
+                pq.write_table(schema.empty_table(), buffer)
+                write_bytes(fs.join(self.split_uri(name), self.EMPTY_SPLIT_FILE), buffer.getvalue())
+        return schema
+
+
+class Examples(_ParquetSplits):
+    """Rows of data: ``Split-<name>/*.parquet``, and the rows ExampleGen could not parse in
+    ``rejected/rows-*.jsonl``."""
+
+    REJECTED_DIR: ClassVar[str] = "rejected"
+
+    @property
+    def rejected_uri(self) -> str:
+        return fs.join(self.uri, self.REJECTED_DIR)
+
+    def rejected_rows(self) -> list[dict[str, Any]]:
+        """The rejected rows (path, line, reason, ...) in input order."""
+        rows = []
+        for path, _, _ in fs.match(fs.join(self.rejected_uri, "rows-*.jsonl")):
+            rows.extend(json.loads(line) for line in read_bytes(path).decode("utf-8").splitlines() if line.strip())
+        rows.sort(key=lambda r: (r["path"], r["line"] if r["line"] is not None else -1))
+        return rows
 
 
 class Statistics(_SplitArtifact):
     """``Split-<name>/FeatureStats.pb``: a tensorflow_metadata DatasetFeatureStatisticsList."""
 
     ROWS_PROPERTY = "num_examples"
+    FILE_NAME: ClassVar[str] = "FeatureStats.pb"
+
+    def stats_uri(self, split: str) -> str:
+        return fs.join(self.split_uri(split), self.FILE_NAME)
+
+    def load(self, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+        """One split's statistics."""
+        from tensorflow_metadata.proto.v0 import statistics_pb2
+
+        return statistics_pb2.DatasetFeatureStatisticsList.FromString(read_bytes(self.stats_uri(split)))
 
 
 class Schema(Artifact):
@@ -120,9 +274,42 @@ class Schema(Artifact):
 
     FILE_NAME: ClassVar[str] = "schema.pbtxt"
 
+    @property
+    def schema_uri(self) -> str:
+        return fs.join(self.uri, self.FILE_NAME)
+
+    def load(self) -> schema_pb2.Schema:
+        return load_schema_file(self.schema_uri)
+
+    def write(self, schema: schema_pb2.Schema) -> None:
+        from google.protobuf import text_format
+
+        write_bytes(self.schema_uri, text_format.MessageToString(schema).encode("utf-8"))
+
+
+def load_schema_file(uri: str) -> schema_pb2.Schema:
+    """A text-format Schema (``schema.pbtxt``) from any file system."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(read_bytes(uri).decode("utf-8"), schema_pb2.Schema())
+
 
 class Anomalies(_SplitArtifact):
     """``Split-<name>/SchemaDiff.pb``: tensorflow_metadata Anomalies."""
+
+    FILE_NAME: ClassVar[str] = "SchemaDiff.pb"
+
+    def anomalies_uri(self, split: str) -> str:
+        return fs.join(self.split_uri(split), self.FILE_NAME)
+
+    def load(self, split: str) -> anomalies_pb2.Anomalies:
+        from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+        return anomalies_pb2.Anomalies.FromString(read_bytes(self.anomalies_uri(split)))
+
+    def write(self, split: str, anomalies: anomalies_pb2.Anomalies) -> None:
+        write_bytes(self.anomalies_uri(split), anomalies.SerializeToString(deterministic=True))
 
 
 class TransformGraph(Artifact):
@@ -137,7 +324,20 @@ class TransformGraph(Artifact):
 
 
 class Model(Artifact):
-    """A SavedModel whose serving signature takes raw features."""
+    """A SavedModel whose serving signature takes raw features, in ``Format-Serving/`` (TFX's layout)."""
+
+    SERVING_DIR: ClassVar[str] = "Format-Serving"
+
+    @property
+    def serving_uri(self) -> str:
+        """The SavedModel directory: ``<uri>/Format-Serving``, or the uri itself for a model put there directly."""
+        return serving_uri(self.uri)
+
+
+def serving_uri(model_uri: str) -> str:
+    """The SavedModel directory of the Model artifact at ``model_uri`` (see ``Model.serving_uri``)."""
+    serving = fs.join(model_uri, Model.SERVING_DIR)
+    return serving if fs.exists(serving) else model_uri
 
 
 class ModelRun(Artifact):
@@ -145,11 +345,50 @@ class ModelRun(Artifact):
 
 
 class HyperParameters(Artifact):
-    """The best hyperparameters a Tuner found, as JSON."""
+    """The best hyperparameters a Tuner found: ``hyperparameters.json`` ({name: value}),
+    ``hyperparameters_config.json`` (keras-tuner's config of them) and ``trials.json``."""
+
+    VALUES_FILE: ClassVar[str] = "hyperparameters.json"
+    CONFIG_FILE: ClassVar[str] = "hyperparameters_config.json"
+    TRIALS_FILE: ClassVar[str] = "trials.json"
+
+    def values(self) -> dict[str, Any]:
+        """The JSON object in ``hyperparameters.json``."""
+        values = read_json(fs.join(self.uri, self.VALUES_FILE))
+        if not isinstance(values, dict):
+            raise ValueError(f"{self.VALUES_FILE} in {self.uri} must hold a JSON object")
+        return values
+
+    def config(self) -> dict[str, Any] | None:
+        """keras-tuner's config of the values, or None when there is none (not a Tuner's)."""
+        path = fs.join(self.uri, self.CONFIG_FILE)
+        return read_json(path) if fs.exists(path) else None
+
+    def write(self, values: dict[str, Any], config: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+        write_json(fs.join(self.uri, self.VALUES_FILE), values, indent=2, sort_keys=True)
+        write_json(fs.join(self.uri, self.CONFIG_FILE), config, indent=2)
+        write_json(fs.join(self.uri, self.TRIALS_FILE), trials, indent=2, default=str)
 
 
 class ModelEvaluation(Artifact):
-    """Metrics per slice."""
+    """Metrics per slice: ``metrics.json`` {slice: {metric: value}} (NaN written as null), and
+    ``baseline_metrics.json`` in the same shape when there was a baseline."""
+
+    METRICS_FILE: ClassVar[str] = "metrics.json"
+    BASELINE_METRICS_FILE: ClassVar[str] = "baseline_metrics.json"
+
+    def metrics_uri(self, *, baseline: bool = False) -> str:
+        return fs.join(self.uri, self.BASELINE_METRICS_FILE if baseline else self.METRICS_FILE)
+
+    def load_metrics(self, *, baseline: bool = False) -> dict[str, dict[str, float]]:
+        """{slice: {metric: value}} (NaN for metrics that had none; {} when there is no such file)."""
+        path = self.metrics_uri(baseline=baseline)
+        if not fs.exists(path):
+            return {}
+        return {
+            s: {m: (float("nan") if v is None else float(v)) for m, v in values.items()}
+            for s, values in read_json(path).items()
+        }
 
 
 class ModelBlessing(Artifact):
@@ -164,5 +403,5 @@ class PushedModel(Artifact):
     """Where a blessed model was pushed to."""
 
 
-class InferenceResult(Artifact):
-    """Parquet of input rows plus prediction columns."""
+class InferenceResult(_ParquetSplits):
+    """Input rows plus prediction columns: ``Split-<name>/*.parquet``."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from beam_ml import fs
+from beam_ml.artifacts import Anomalies, Schema, Statistics
 from beam_ml.metadata.store import ArtifactRecord
 
 Renderer = Callable[[ArtifactRecord], Iterable[Any]]
@@ -94,11 +95,8 @@ def _statistics(artifact: ArtifactRecord) -> Iterable[Any]:
     from rich.table import Table
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-    from beam_ml.components.statistics_gen import stats_path
-
     for split in artifact.properties.get("splits", []):
-        with fs.open_read(stats_path(artifact.uri, split)) as handle:
-            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(handle.read())
+        stats = Statistics(artifact.uri).load(split)
         for dataset in stats.datasets:
             title = f"split {split}" + (f", slice {dataset.name}" if dataset.name else "") + f": {dataset.num_examples} examples"
             table = Table(title=title, title_justify="left")
@@ -132,10 +130,7 @@ def _schema(artifact: ArtifactRecord) -> Iterable[Any]:
     from rich.table import Table
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from beam_ml.artifacts import Schema
-    from beam_ml.transforms.schema import load_schema
-
-    schema = load_schema(fs.join(artifact.uri, Schema.FILE_NAME))
+    schema = Schema(artifact.uri).load()
     domains = {d.name: d for d in schema.string_domain}
     table = Table(title=f"schema: {len(schema.feature)} features", title_justify="left")
     for column in ("feature", "type", "presence", "valency", "domain"):
@@ -166,11 +161,8 @@ def _anomalies(artifact: ArtifactRecord) -> Iterable[Any]:
     from rich.table import Table
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from beam_ml.components.example_validator import anomalies_path
-
     for split in artifact.properties.get("splits", []):
-        with fs.open_read(anomalies_path(artifact.uri, split)) as handle:
-            anomalies = anomalies_pb2.Anomalies.FromString(handle.read())
+        anomalies = Anomalies(artifact.uri).load(split)
         if not anomalies.anomaly_info:
             yield f"split {split}: no anomalies"
             continue

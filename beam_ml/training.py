@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from beam_ml.artifacts import Model, serving_uri
+
 if TYPE_CHECKING:
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -54,11 +56,10 @@ __all__ = [
     "read_output_kind",
     "serialize_examples",
     "serving_path",
-    "split_files",
 ]
 
-#: Where the SavedModel lives inside a Model artifact (TFX's layout).
-SERVING_DIR = "Format-Serving"
+#: Where the SavedModel lives inside a Model artifact (TFX's layout; ``beam_ml.artifacts.Model``).
+SERVING_DIR = Model.SERVING_DIR
 #: Inside the SavedModel: "probabilities" or "logits", when the export could tell (Evaluator reads it).
 OUTPUT_KIND_FILE = "assets.extra/beam_ml_output_kind.txt"
 
@@ -225,33 +226,21 @@ def build_fn_args(
     ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config,
     working_dir: ``model_run_dir`` unless given).
     """
-    from beam_ml import fs
-    from beam_ml.artifacts import Schema
-    from beam_ml.transforms.schema import load_schema
-
     for split in (train_split, eval_split):
         if split not in examples.splits:
             raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
     if transform_graph is None and schema is None:
         raise ValueError(f"{component} needs a transform_graph or a schema to know the features")
     return FnArgs(
-        train_files=split_files(examples.split_uri(train_split)),
-        eval_files=split_files(examples.split_uri(eval_split)),
+        train_files=examples.files(train_split),
+        eval_files=examples.files(eval_split),
         serving_model_dir=serving_model_dir,
         model_run_dir=model_run_dir,
         transform_output=transform_graph.uri if transform_graph is not None else None,
-        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
-        schema_path=fs.join(schema.uri, Schema.FILE_NAME) if schema is not None else None,
+        schema=schema.load() if schema is not None else None,
+        schema_path=schema.schema_uri if schema is not None else None,
         **{"working_dir": model_run_dir, **settings},
     )
-
-
-def split_files(split_uri: str) -> tuple[str, ...]:
-    """The Parquet files of one ``Split-<name>`` directory, sorted."""
-    from apache_beam.io.filesystems import FileSystems
-
-    pattern = FileSystems.join(split_uri, "*.parquet")
-    return tuple(sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list))
 
 
 # ------------------------------------------------------------------ Parquet → tf.data
@@ -507,10 +496,7 @@ def export_serving_model(
 
 def serving_path(model_uri: str) -> str:
     """The SavedModel directory of a Model artifact: ``<uri>/Format-Serving``, or the uri itself."""
-    from beam_ml import fs
-
-    serving = fs.join(model_uri, SERVING_DIR)
-    return serving if fs.exists(serving) else model_uri
+    return serving_uri(model_uri)
 
 
 def load_serving_model(path: str) -> Any:

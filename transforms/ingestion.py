@@ -41,6 +41,7 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindows
 
 from beam_ml import fs
+from beam_ml.artifacts import SPLIT_PREFIX, split_uri
 from beam_ml.transforms.formats import (
     FILE_FORMATS,
     FileColumns,
@@ -502,8 +503,8 @@ class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCol
         run = uuid.uuid4().hex
         written = []
         for name, batches in splits.items():
-            temp_dir = FileSystems.join(self._uri, f".tmp-{run}-Split-{name}")
-            split_dir = FileSystems.join(self._uri, f"Split-{name}")
+            temp_dir = FileSystems.join(self._uri, f".tmp-{run}-{SPLIT_PREFIX}{name}")
+            split_dir = split_uri(self._uri, name)
             written.append(
                 batches
                 | f"Write[{name}]" >> beam.ParDo(_WriteParquetBundles(temp_dir, name))
@@ -586,7 +587,7 @@ def write_examples_in_memory(splits: Mapping[str, pa.Table], uri: str) -> list[s
     """WriteExamples without Beam: one Parquet file per split; gives the paths."""
     paths = []
     for name, table in splits.items():
-        path = FileSystems.join(uri, f"Split-{name}", "data-00000-of-00001.parquet")
+        path = FileSystems.join(split_uri(uri, name), "data-00000-of-00001.parquet")
         with FileSystems.create(path) as f:
             pq.write_table(table, f)
         paths.append(path)

@@ -1,4 +1,4 @@
-"""What the model components share, without Beam: a serving signature's kind, canary rows,
+"""What the model components share, without Beam: a serving signature's kind,
 finding the latest blessed model in the metadata store, and small JSON and marker files.
 
 Feeding rows to a model inside a Beam pipeline is ``_serving.py``'s job. This
@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
-from beam_ml.artifacts import Examples, Model
+from beam_ml.artifacts import Model
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from beam_ml.transforms.inference import ServingModel
 
 #: The input name of a signature fed serialized tf.Examples.
@@ -30,30 +28,6 @@ EXAMPLES_INPUT = "examples"
 def takes_examples(model: ServingModel) -> bool:
     """Whether the signature is fed serialized tf.Examples rather than feature columns."""
     return len(model.inputs) == 1 and model.inputs[0].name == EXAMPLES_INPUT and model.inputs[0].dtype == "string"
-
-
-# --------------------------------------------------------------------------- canary rows
-
-
-def canary_rows(examples: Examples, split: str, rows: int) -> pa.Table:
-    """The first ``rows`` rows of a split (files in name order): real data for canary requests."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if split not in examples.splits:
-        raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
-    tables: list[pa.Table] = []
-    taken = 0
-    for path, _, _ in fs.match(fs.join(examples.split_uri(split), "*.parquet")):
-        with fs.open_read(path) as handle:
-            table = pq.read_table(handle)
-        tables.append(table.slice(0, rows - taken))
-        taken += tables[-1].num_rows
-        if taken >= rows:
-            break
-    if not tables:
-        raise ValueError(f"split {split!r} of {examples.uri} has no Parquet files")
-    return pa.concat_tables(tables, promote_options="default")
 
 
 # --------------------------------------------------------------------------- the store

@@ -39,8 +39,7 @@ def BulkInferrer(
 ) -> None:
     """Predict every row of ``splits`` (default: all of the Examples' splits)."""
     from beam_ml.components._serving import Predict
-    from beam_ml.components.examples_io import count_rows, read_split
-    from beam_ml.training import serving_path
+    from beam_ml.components.examples_io import read_split
     from beam_ml.transforms.ingestion import WriteExamples
 
     if model is None:
@@ -56,7 +55,7 @@ def BulkInferrer(
     if unknown:
         raise ValueError(f"Examples has no split(s) {unknown}; it has {examples.splits}")
     examples.require_rows(names, "BulkInferrer")
-    path = serving_path(model.uri)
+    path = model.serving_uri
     with ctx.beam_pipeline() as pipeline:
         predicted = {
             split: read_split(pipeline, examples, split)
@@ -64,10 +63,10 @@ def BulkInferrer(
             for split in names
         }
         _ = predicted | "Write" >> WriteExamples(inference_result.uri)
-    rows_in = {split: count_rows(examples.uri, split) for split in names}
+    rows_in = {split: examples.count_rows(split) for split in names}
     for split in names:
-        fs.makedirs(fs.join(inference_result.uri, f"Split-{split}"))  # a split with no rows still has its directory
-    rows_out = {split: count_rows(inference_result.uri, split) for split in names}
+        fs.makedirs(inference_result.split_uri(split))  # a split with no rows still has its directory
+    rows_out = {split: inference_result.count_rows(split) for split in names}
     inference_result.properties.update(
         splits=names, split_rows=rows_out, rows_in=rows_in, model_id=model.id, model_uri=model.uri
     )

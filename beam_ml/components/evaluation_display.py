@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from beam_ml.artifacts import ModelEvaluation
 from beam_ml.display import renderer
 from beam_ml.metadata.store import ArtifactRecord
 
@@ -25,10 +26,8 @@ def _fmt(value: Any) -> str:
 def _evaluation(artifact: ArtifactRecord) -> Iterable[Any]:
     from rich.table import Table
 
-    from beam_ml.components.evaluator import load_metrics
-
-    candidate = load_metrics(artifact.uri)
-    baseline = load_metrics(artifact.uri, baseline=True)
+    candidate = ModelEvaluation(artifact.uri).load_metrics()
+    baseline = ModelEvaluation(artifact.uri).load_metrics(baseline=True)
     metric_names = list(dict.fromkeys(m for values in candidate.values() for m in values))
     title = f"metrics on split {artifact.properties.get('split', '?')} (model {artifact.properties.get('model_id')})"
     if baseline:

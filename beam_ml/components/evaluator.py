@@ -68,8 +68,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
-BASELINE_METRICS_FILE = "baseline_metrics.json"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 PREDICTION_COLUMN = "prediction"
 CANDIDATE, BASELINE = "candidate", "baseline"
@@ -157,7 +155,6 @@ def Evaluator(
     from beam_ml.components._serving import AddTransformedLabel, Predict
     from beam_ml.components._writers import WriteJson
     from beam_ml.components.examples_io import read_split
-    from beam_ml.training import serving_path
     from beam_ml.transforms.metrics import ComputeMetrics, MetricsConfig
 
     if split not in examples.splits:
@@ -178,16 +175,16 @@ def Evaluator(
     ).with_slices(*(s if isinstance(s, str) else tuple(s) for s in slice_features or ()))
     models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}
     configs = {role: _with_output_kind(config, output_kind, artifact) for role, artifact in models.items()}
-    paths = {CANDIDATE: fs.join(evaluation.uri, METRICS_FILE), BASELINE: fs.join(evaluation.uri, BASELINE_METRICS_FILE)}
+    paths = {CANDIDATE: evaluation.metrics_uri(), BASELINE: evaluation.metrics_uri(baseline=True)}
 
     with ctx.beam_pipeline() as pipeline:
         rows = read_split(pipeline, examples, split)
         if label_from_transform:
-            rows = rows | "TransformedLabel" >> beam.ParDo(AddTransformedLabel(serving_path(model.uri), label))
+            rows = rows | "TransformedLabel" >> beam.ParDo(AddTransformedLabel(model.serving_uri, label))
         for role, artifact in models.items():
             _ = (
                 rows
-                | f"Predict[{role}]" >> Predict(serving_path(artifact.uri), exclude_columns=[label], max_batch_rows=max_batch_rows)
+                | f"Predict[{role}]" >> Predict(artifact.serving_uri, exclude_columns=[label], max_batch_rows=max_batch_rows)
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
                 | f"Metrics[{role}]" >> ComputeMetrics(configs[role])
                 | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
@@ -246,5 +243,4 @@ def _nan_for_none(metrics: dict) -> dict:
 def load_metrics(evaluation: ModelEvaluation | str, *, baseline: bool = False) -> dict:
     """{slice: {metric: value}} of a ModelEvaluation (NaN for metrics that had none)."""
     uri = evaluation if isinstance(evaluation, str) else evaluation.uri
-    path = fs.join(uri, BASELINE_METRICS_FILE if baseline else METRICS_FILE)
-    return _nan_for_none(read_json(path)) if fs.exists(path) else {}
+    return ModelEvaluation(uri).load_metrics(baseline=baseline)

@@ -14,11 +14,9 @@ Beam.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Literal
 
-from beam_ml import fs
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
@@ -79,7 +77,6 @@ def ExampleGen(
       fail on the empty split, naming it).
     """
 
-    from beam_ml.components.examples_io import count_rows
     from beam_ml.transforms.ingestion import (
         IngestExamples,
         ReadOptions,
@@ -89,13 +86,11 @@ def ExampleGen(
         ingestion_counts,
         mixed_string_columns,
     )
-    from beam_ml.transforms.schema import load_schema
-
     per_split = isinstance(input_path, dict)
     first = next(iter(input_path.values())) if per_split else input_path
     options = ReadOptions(
         format=format or guess_format(first),
-        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
+        schema=schema.load() if schema is not None else None,
         column_names=tuple(column_names) if column_names else None,
         null_values=tuple(null_values) if null_values is not None else ("",),
         max_mixed_fraction=max_mixed_fraction,
@@ -105,17 +100,16 @@ def ExampleGen(
         raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
     split_names = list(input_path) if per_split else list(split.names)
 
-    rejected_dir = fs.join(examples.uri, "rejected")
     with ctx.beam_pipeline() as pipeline:
         ingested = pipeline | "Ingest" >> IngestExamples(dict(input_path) if per_split else str(input_path), options, split)
         _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
-        _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(rejected_dir)
+        _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(examples.rejected_uri)
     counts = ingestion_counts(pipeline.result)
 
-    schema_written = _fill_empty_splits(examples.uri, split_names)
+    schema_written = examples.fill_empty_splits(split_names)
     mixed = mixed_string_columns(schema_written) if schema_written is not None else []
-    split_rows = {name: count_rows(examples.uri, name) for name in split_names}
-    rejected = _read_rejected(rejected_dir)
+    split_rows = {name: examples.count_rows(name) for name in split_names}
+    rejected = examples.rejected_rows()
     rows_read = counts.get("rows_read", 0) + len(rejected)
     examples.properties.update(
         splits=split_names,
@@ -141,38 +135,3 @@ def ExampleGen(
             raise EmptyInputError(f"no rows in {', '.join(dict.fromkeys(empty))}: give input files with rows, "
                                   "or pass allow_empty=True")
 
-
-def _fill_empty_splits(uri: str, split_names: list[str]):
-    """Give a split that received no rows one empty Parquet file with the columns, and
-    return the written schema (None when nothing was written).
-
-    Readers downstream then see every declared split, with its schema, instead
-    of a missing directory (a small input can hash every row into one split).
-    """
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
-
-    files = {name: FileSystems.match([fs.join(uri, f"Split-{name}", "*.parquet")])[0].metadata_list for name in split_names}
-    example = next((found[0].path for found in files.values() if found), None)
-    if example is None:
-        return None
-    with FileSystems.open(example) as handle:
-        schema = pq.ParquetFile(handle).schema_arrow
-    for name, found in files.items():
-        if not found:
-            fs.makedirs(fs.join(uri, f"Split-{name}"))
-            with FileSystems.create(fs.join(uri, f"Split-{name}", "data-00000-of-00001.parquet")) as handle:
-                pq.write_table(schema.empty_table(), handle)
-    return schema
-
-
-def _read_rejected(directory: str) -> list[dict]:
-    from apache_beam.io.filesystems import FileSystems
-
-    rows = []
-    for result in FileSystems.match([fs.join(directory, "rows-*.jsonl")]):
-        for metadata in sorted(result.metadata_list, key=lambda m: m.path):
-            with FileSystems.open(metadata.path) as handle:
-                rows.extend(json.loads(line) for line in handle.read().decode().splitlines() if line.strip())
-    rows.sort(key=lambda r: (r["path"], r["line"] if r["line"] is not None else -1))
-    return rows

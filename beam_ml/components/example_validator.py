@@ -13,34 +13,17 @@ must not pay for Beam.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from beam_ml import fs
 from beam_ml.artifacts import Anomalies, Schema, Statistics
-from beam_ml.components.statistics_gen import load_statistics
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
 
-if TYPE_CHECKING:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-ANOMALIES_FILE = "SchemaDiff.pb"
 _log = logging.getLogger(__name__)
 
 
 class AnomaliesFound(ValueError):
     """The data does not match the schema and the validator was told to fail."""
-
-
-def anomalies_path(anomalies_uri: str, split: str) -> str:
-    return fs.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
-
-
-def load_anomalies(anomalies: Anomalies, split: str) -> anomalies_pb2.Anomalies:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    with fs.open_read(anomalies_path(anomalies.uri, split)) as handle:
-        return anomalies_pb2.Anomalies.FromString(handle.read())
 
 
 @component
@@ -58,29 +41,24 @@ def ExampleValidator(
 ) -> None:
     """Validate each split; drift compares a split with the same split of ``previous_statistics``,
     skew compares it with the first split of ``serving_statistics``."""
-    from apache_beam.io.filesystems import FileSystems
-
-    from beam_ml.transforms.schema import load_schema
     from beam_ml.transforms.validation import validate_statistics
 
     names = splits or statistics.splits
-    expected = load_schema(fs.join(schema.uri, Schema.FILE_NAME))
+    expected = schema.load()
     found: dict[str, dict[str, str]] = {}
     for split in names:
         previous = None
         if previous_statistics is not None and split in previous_statistics.splits:
-            previous = load_statistics(previous_statistics, split)
-        serving = load_statistics(serving_statistics, serving_statistics.splits[0]) if serving_statistics else None
+            previous = previous_statistics.load(split)
+        serving = serving_statistics.load(serving_statistics.splits[0]) if serving_statistics else None
         result = validate_statistics(
-            load_statistics(statistics, split),
+            statistics.load(split),
             expected,
             previous_statistics=previous,
             serving_statistics=serving,
             environment=environment,
         )
-        fs.makedirs(fs.join(anomalies.uri, f"Split-{split}"))
-        with FileSystems.create(anomalies_path(anomalies.uri, split)) as handle:
-            handle.write(result.SerializeToString(deterministic=True))
+        anomalies.write(split, result)
         found[split] = {
             # The descriptions carry the figures ("present in 126 of 128 rows (98.4%); ..."), not the titles.
             name: "; ".join(reason.description or reason.short_description for reason in info.reason)

@@ -32,7 +32,6 @@ import tempfile
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model
-from beam_ml.components._model_io import canary_rows as read_canary
 from beam_ml.components._model_io import touch
 from beam_ml.dsl import Input, Output, component
 
@@ -55,16 +54,14 @@ def InfraValidator(
     """Load the model in a fresh process and serve a canary batch of ``split``'s rows."""
     import pyarrow.parquet as pq
 
-    from beam_ml.training import serving_path
-
     if canary_rows < 1:
         raise ValueError(f"canary_rows must be at least 1, got {canary_rows}")
-    canary = read_canary(examples, split, canary_rows)
+    canary = examples.head(split, canary_rows)
     with tempfile.TemporaryDirectory(prefix="beam_ml_infra_") as workdir:
         canary_path = os.path.join(workdir, "canary.parquet")
         result_path = os.path.join(workdir, "result.json")
         pq.write_table(canary, canary_path)
-        blessed, reason, outputs = _probe_in_fresh_process(serving_path(model.uri), canary_path, result_path, timeout_s)
+        blessed, reason, outputs = _probe_in_fresh_process(model.serving_uri, canary_path, result_path, timeout_s)
     if blessed:
         blessed, reason = _check_outputs(outputs, canary.num_rows)
     touch(fs.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE))

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
-from beam_ml.components._model_io import canary_rows as read_canary
 from beam_ml.components._model_io import takes_examples, write_json
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
@@ -77,8 +76,6 @@ def Pusher(
 
     A relative ``destination`` is under the pipeline root, so moving the root moves the pushes.
     """
-    from beam_ml.training import serving_path
-
     if fs.is_local(destination) and not os.path.isabs(destination):
         destination = fs.join(ctx.pipeline_root, destination)
     if tflite and examples is None:
@@ -86,8 +83,8 @@ def Pusher(
     reason = _why_not(model, model_blessing, infra_blessing)
     tflite_bytes, tflite_facts = None, {}
     if reason is None and tflite:
-        canary = read_canary(examples, split, canary_rows)
-        tflite_bytes, tflite_facts = _convert_and_check(serving_path(model.uri), canary)
+        canary = examples.head(split, canary_rows)
+        tflite_bytes, tflite_facts = _convert_and_check(model.serving_uri, canary)
         if tflite_facts["tflite_max_abs_diff"] > tflite_tolerance:
             reason = (
                 f"the TFLite model's outputs differ from the SavedModel's by up to "
@@ -100,7 +97,7 @@ def Pusher(
         write_json(fs.join(pushed_model.uri, PUSH_RECORD), dict(pushed_model.properties))
         logger.warning("Pusher: model %s (%s) was NOT pushed: %s", model.id, model.uri, reason)
         return
-    version, target = _push(serving_path(model.uri), destination, tflite_bytes)
+    version, target = _push(model.serving_uri, destination, tflite_bytes)
     pushed_model.properties.update(pushed=True, reason="blessed", version=version, destination=target)
     write_json(fs.join(pushed_model.uri, PUSH_RECORD), dict(pushed_model.properties))
     logger.info("Pusher: pushed model %s as version %s to %s", model.id, version, target)

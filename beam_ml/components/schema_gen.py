@@ -1,15 +1,14 @@
 """SchemaGen (infer a Schema from statistics) and ImportSchema (take a user's edited schema).
 
 Both write ``schema.pbtxt``, the tensorflow_metadata text format TFX and TFDV read.
-``beam_ml.transforms.schema`` (which imports Beam's FileSystems) is imported only
-when a component runs: a fully cached rerun must not pay for Beam.
+``beam_ml.transforms.schema`` (which imports Beam) is imported only when a
+component runs: a fully cached rerun must not pay for Beam.
 """
 
 from __future__ import annotations
 
 from beam_ml import fs
-from beam_ml.artifacts import Schema, Statistics
-from beam_ml.components.statistics_gen import load_statistics
+from beam_ml.artifacts import Schema, Statistics, load_schema_file
 from beam_ml.dsl import FilePattern, Input, Output, component
 
 
@@ -23,27 +22,25 @@ def SchemaGen(
     max_string_domain_size: int = 100,
 ) -> None:
     """Infer a schema from one split's statistics (the training split, as TFX does)."""
-    from beam_ml.transforms.schema import infer_schema, write_schema
+    from beam_ml.transforms.schema import infer_schema
 
     if split not in statistics.splits:
         raise ValueError(f"Statistics has no split {split!r}; it has {statistics.splits}")
     statistics.require_rows(split, "SchemaGen")
     inferred = infer_schema(
-        load_statistics(statistics, split),
+        statistics.load(split),
         infer_feature_shape=infer_feature_shape,
         max_string_domain_size=max_string_domain_size,
     )
-    write_schema(inferred, fs.join(schema.uri, Schema.FILE_NAME))
+    schema.write(inferred)
     schema.properties.update(features=len(inferred.feature), inferred_from=split)
 
 
 @component
 def ImportSchema(schema: Output[Schema], *, schema_file: FilePattern) -> None:
     """Use a schema a person wrote or edited; it is parsed, so a broken file fails here."""
-    from beam_ml.transforms.schema import load_schema, write_schema
-
     if not fs.exists(schema_file):
         raise FileNotFoundError(f"schema file not found: {schema_file}")
-    imported = load_schema(schema_file)
-    write_schema(imported, fs.join(schema.uri, Schema.FILE_NAME))
+    imported = load_schema_file(schema_file)
+    schema.write(imported)
     schema.properties.update(features=len(imported.feature), imported_from=str(schema_file))

@@ -9,29 +9,10 @@ module, and a fully cached rerun must not pay for Beam.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from beam_ml import fs
 from beam_ml.artifacts import Examples, Schema, Statistics
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
-
-if TYPE_CHECKING:
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-STATS_FILE = "FeatureStats.pb"
-
-
-def stats_path(statistics_uri: str, split: str) -> str:
-    return fs.join(statistics_uri, f"Split-{split}", STATS_FILE)
-
-
-def load_statistics(statistics: Statistics, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """One split's statistics from a Statistics artifact."""
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-    with fs.open_read(stats_path(statistics.uri, split)) as handle:
-        return statistics_pb2.DatasetFeatureStatisticsList.FromString(handle.read())
 
 
 @component
@@ -60,7 +41,6 @@ def StatisticsGen(
 
     from beam_ml.components._writers import WriteProto
     from beam_ml.components.examples_io import read_split
-    from beam_ml.transforms.schema import load_schema
     from beam_ml.transforms.statistics import GenerateStatistics, StatsOptions
 
     names = splits or examples.splits
@@ -76,16 +56,16 @@ def StatisticsGen(
         num_quantiles_histogram_buckets=num_quantiles_histogram_buckets,
         weight_feature=weight_feature,
         slice_features=tuple(slice_features or ()),
-        schema=load_schema(fs.join(schema.uri, Schema.FILE_NAME)) if schema is not None else None,
+        schema=schema.load() if schema is not None else None,
     )
     with ctx.beam_pipeline() as pipeline:
         for split in names:
-            fs.makedirs(fs.join(statistics.uri, f"Split-{split}"))
+            fs.makedirs(statistics.split_uri(split))
             _ = (
                 read_split(pipeline, examples, split)
                 | f"Stats[{split}]" >> GenerateStatistics(options)
-                | f"WriteStats[{split}]" >> beam.ParDo(WriteProto(stats_path(statistics.uri, split)))
+                | f"WriteStats[{split}]" >> beam.ParDo(WriteProto(statistics.stats_uri(split)))
             )
-    num_examples = {split: int(load_statistics(statistics, split).datasets[0].num_examples) for split in names}
+    num_examples = {split: int(statistics.load(split).datasets[0].num_examples) for split in names}
     statistics.properties.update(splits=names, num_examples=num_examples, sample_rate=sample_rate)
     ctx.notes.update(rows_in=sum(num_examples.values()) if sample_rate == 1.0 else None, rows_rejected=0)

@@ -30,38 +30,11 @@ TensorFlow is imported only when the component runs (by the user module).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, HyperParameters, Model, ModelRun, Schema, TransformGraph
 from beam_ml.dsl import Input, Output, UserModule, component
-
-HYPERPARAMETERS_FILE = "hyperparameters.json"
-#: keras-tuner's ``HyperParameters.get_config()`` of the chosen values, written by the Tuner.
-HYPERPARAMETERS_CONFIG_FILE = "hyperparameters_config.json"
-
-
-def read_hyperparameters(artifact: HyperParameters) -> dict[str, Any]:
-    """The JSON object in a HyperParameters artifact's ``hyperparameters.json``."""
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(fs.join(artifact.uri, HYPERPARAMETERS_FILE)) as handle:
-        values = json.loads(handle.read().decode("utf-8"))
-    if not isinstance(values, dict):
-        raise ValueError(f"{HYPERPARAMETERS_FILE} in {artifact.uri} must hold a JSON object")
-    return values
-
-
-def read_hyperparameters_config(artifact: HyperParameters) -> dict[str, Any] | None:
-    """The keras-tuner config in a HyperParameters artifact, or None when it has none (not a Tuner's)."""
-    from apache_beam.io.filesystems import FileSystems
-
-    path = fs.join(artifact.uri, HYPERPARAMETERS_CONFIG_FILE)
-    if not fs.exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
 
 
 @component
@@ -90,8 +63,8 @@ def Trainer(
     values = dict(hyperparameter_values or {})
     config = None
     if hyperparameters is not None:
-        values.update(read_hyperparameters(hyperparameters))
-        config = read_hyperparameters_config(hyperparameters)
+        values.update(hyperparameters.values())
+        config = hyperparameters.config()
     serving_model_dir = fs.join(model.uri, SERVING_DIR)
     fn_args = build_fn_args(
         "Trainer",

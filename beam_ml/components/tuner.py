@@ -20,12 +20,10 @@ runs on tf_keras (``beam_ml.components._tuning``).
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, HyperParameters, Schema, TransformGraph
-from beam_ml.components.trainer import HYPERPARAMETERS_CONFIG_FILE, HYPERPARAMETERS_FILE
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, UserModule, component
 
@@ -55,8 +53,6 @@ def Tuner(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Search hyperparameters on ``train_split``, scoring on ``eval_split``."""
-    from apache_beam.io.filesystems import FileSystems
-
     from beam_ml.components._tuning import (
         builds_legacy_keras,
         run_search,
@@ -88,10 +84,5 @@ def Tuner(
     else:
         report = run_search(result.tuner, result.fit_kwargs)
     values, trials = report["values"], report["trials"]
-    with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_FILE)) as handle:
-        handle.write(json.dumps(values, indent=2, sort_keys=True).encode())
-    with FileSystems.create(fs.join(best_hyperparameters.uri, HYPERPARAMETERS_CONFIG_FILE)) as handle:
-        handle.write(json.dumps(report["config"], indent=2).encode())
-    with FileSystems.create(fs.join(best_hyperparameters.uri, "trials.json")) as handle:
-        handle.write(json.dumps(trials, indent=2, default=str).encode())
+    best_hyperparameters.write(values, report["config"], trials)
     best_hyperparameters.properties.update(values=values, trials=len(trials))

@@ -7,6 +7,7 @@ the Beam transforms and TensorFlow inside their function bodies, or through the
 helper modules they import from there (listed below).
 """
 
+import pathlib
 import pkgutil
 import subprocess
 import sys
@@ -34,3 +35,50 @@ def test_component_modules_and_thresholds_import_neither_beam_nor_tensorflow():
     result = subprocess.run([sys.executable, "-c", PROBE, *names], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "heavy []", result.stdout
+
+
+def _component_modules() -> list[str]:
+    """The modules of beam_ml.components that declare a component (``@component``)."""
+    import ast
+    import importlib.util
+
+    names = []
+    for module in pkgutil.iter_modules(beam_ml.components.__path__):
+        origin = importlib.util.find_spec(f"beam_ml.components.{module.name}").origin
+        tree = ast.parse(pathlib.Path(origin).read_text())
+        decorated = any(
+            isinstance(node, ast.FunctionDef) and any(getattr(d, "id", None) == "component" for d in node.decorator_list)
+            for node in ast.walk(tree)
+        )
+        if decorated:
+            names.append(module.name)
+    return names
+
+
+def _imported_modules(name: str) -> set[str]:
+    """Every module a module imports, at module level or inside a function."""
+    import ast
+    import importlib.util
+
+    origin = importlib.util.find_spec(f"beam_ml.components.{name}").origin
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(pathlib.Path(origin).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_component_module_imports_another():
+    """Artifacts own their layout and I/O (beam_ml.artifacts): a component that needs another's
+    files asks the artifact, so no component module imports a sibling component module."""
+    components = _component_modules()
+    assert {"example_gen", "statistics_gen", "schema_gen", "trainer", "tuner", "evaluator", "pusher"} <= set(components)
+    crossings = {
+        name: sorted(f"beam_ml.components.{other}" for other in components
+                     if other != name and f"beam_ml.components.{other}" in _imported_modules(name))
+        for name in components
+    }
+    assert {name: found for name, found in crossings.items() if found} == {}

@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from beam_ml import Examples, Input, Output, Pipeline, Statistics, component
+from beam_ml import Anomalies, Examples, Input, Output, Pipeline, Statistics, component
 from beam_ml.components.example_gen import ExampleGen
-from beam_ml.components.example_validator import ExampleValidator, load_anomalies
+from beam_ml.components.example_validator import ExampleValidator
 from beam_ml.components.schema_gen import ImportSchema, SchemaGen
-from beam_ml.components.statistics_gen import StatisticsGen, load_statistics
+from beam_ml.components.statistics_gen import StatisticsGen
 from beam_ml.metadata.store import MetadataStore, sqlite_url_for_root
 from beam_ml.orchestration.runner import LocalDagRunner
 from beam_ml.run import main
@@ -51,7 +51,7 @@ def test_taxi_data_stages_conserve_rows_and_cache(shared_data, tmp_path):
     assert sum(examples["split_rows"].values()) == 15002
     statistics = result.outputs("StatisticsGen")["statistics"]
     assert statistics.properties["num_examples"] == examples["split_rows"]
-    stats = load_statistics(Statistics(statistics.uri, statistics.properties), "train")
+    stats = Statistics(statistics.uri, statistics.properties).load("train")
     assert {f.path.step[0] for f in stats.datasets[0].features} >= {"fare", "payment_type", "tips"}
     assert (Path(statistics.uri) / "Split-eval" / "FeatureStats.pb").exists()
     with MetadataStore(sqlite_url_for_root(str(tmp_path / "root"))) as store:
@@ -125,7 +125,7 @@ def test_schema_validation_and_show_on_the_penguin_pipeline(tmp_path, capsys):
     assert sum(split_rows(result).values()) == 344
     anomalies = result.outputs("ExampleValidator")["anomalies"]
     for split in anomalies.properties["splits"]:
-        load_anomalies(Examples(anomalies.uri, anomalies.properties), split)  # parses
+        Anomalies(anomalies.uri, anomalies.properties).load(split)  # parses
     for node, name, expected in (
         ("StatisticsGen", "statistics", "body_mass_g"),
         ("SchemaGen", "schema", "Adelie"),
@@ -135,7 +135,7 @@ def test_schema_validation_and_show_on_the_penguin_pipeline(tmp_path, capsys):
         assert main(["show", str(artifact.id), "--pipeline-root", str(root)]) == 0
         assert expected in capsys.readouterr().out
     # Two eval rows lack the measurements; the message says so, not "Column dropped" (issue 10).
-    eval_anomalies = load_anomalies(Examples(anomalies.uri, anomalies.properties), "eval").anomaly_info
+    eval_anomalies = Anomalies(anomalies.uri, anomalies.properties).load("eval").anomaly_info
     assert [r.description for r in eval_anomalies["bill_depth_mm"].reason] == [
         "Present in 126 of 128 rows (98.4%); the schema requires 100%."
     ]
@@ -168,7 +168,7 @@ def test_splits_identical_in_process_and_multi_process(shared_data, tmp_path):
             for r in (single, multi)
         ]
         assert tables[0].equals(tables[1]), split
-    stats = [load_statistics(Statistics(r.outputs("StatisticsGen")["statistics"].uri), "train") for r in (single, multi)]
+    stats = [Statistics(r.outputs("StatisticsGen")["statistics"].uri).load("train") for r in (single, multi)]
     assert stats[0].datasets[0].num_examples == stats[1].datasets[0].num_examples
 
 
@@ -204,7 +204,7 @@ def test_our_ingestion_and_statistics_match_tfdv_counts_on_taxi(shared_data, sha
     stats = StatisticsGen(examples=gen.outputs.examples)
     result = LocalDagRunner().run(Pipeline("taxi", str(tmp_path / "root"), [gen, stats]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
-    ours = load_statistics(Statistics(result.outputs("StatisticsGen")["statistics"].uri), "all").datasets[0]
+    ours = Statistics(result.outputs("StatisticsGen")["statistics"].uri).load("all").datasets[0]
     assert ours.num_examples == reference.num_examples == 15002
     mine = {f.path.step[0]: f for f in ours.features}
     for expected in reference.features:
@@ -241,7 +241,7 @@ def test_import_user_schema_and_fail_on_anomalies(shared_data, tmp_path):
     assert warned.state == "COMPLETE"
     anomalies = warned.outputs("ExampleValidator")["anomalies"]
     assert anomalies.properties["anomalies"]["eval"] >= 1
-    assert "company" in load_anomalies(Examples(anomalies.uri), "eval").anomaly_info
+    assert "company" in Anomalies(anomalies.uri).load("eval").anomaly_info
 
 
 @pytest.mark.parametrize("text", ["", "a,b\n"], ids=["empty file", "header only"])
@@ -272,13 +272,13 @@ def test_a_column_missing_from_one_split_is_reported_against_that_split_only(tmp
     result = LocalDagRunner().run(Pipeline("splits", str(tmp_path / "root"), [gen, stats, schema, validator]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     anomalies = result.outputs("ExampleValidator")["anomalies"]
-    train = load_anomalies(anomalies, "train").anomaly_info
-    eval_ = load_anomalies(anomalies, "eval").anomaly_info
+    train = Anomalies(anomalies.uri).load("train").anomaly_info
+    eval_ = Anomalies(anomalies.uri).load("eval").anomaly_info
     assert dict(train) == {}
     assert "b" in eval_
     examples = result.outputs("ExampleGen")["examples"]
     [eval_file] = (Path(examples.uri) / "Split-eval").glob("*.parquet")
     assert pq.read_schema(eval_file).names == ["a"]
     statistics = result.outputs("StatisticsGen")["statistics"]
-    eval_stats = load_statistics(Statistics(statistics.uri, statistics.properties), "eval")
+    eval_stats = Statistics(statistics.uri, statistics.properties).load("eval")
     assert {f.path.step[0] for f in eval_stats.datasets[0].features} == {"a"}

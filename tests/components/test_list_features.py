@@ -9,11 +9,11 @@ import pytest
 from rich.console import Console
 
 from beam_ml import Pipeline
-from beam_ml.artifacts import Statistics
+from beam_ml.artifacts import Anomalies, Statistics
 from beam_ml.components.example_gen import ExampleGen
-from beam_ml.components.example_validator import ExampleValidator, load_anomalies
+from beam_ml.components.example_validator import ExampleValidator
 from beam_ml.components.schema_gen import ImportSchema, SchemaGen
-from beam_ml.components.statistics_gen import StatisticsGen, load_statistics
+from beam_ml.components.statistics_gen import StatisticsGen
 from beam_ml.display import render_artifact
 from beam_ml.orchestration.runner import LocalDagRunner
 from beam_ml.transforms.schema import load_schema
@@ -44,8 +44,7 @@ def test_list_features_through_the_data_components(tmp_path):
     assert sorted(written, key=lambda r: r["id"]) == ROWS  # every list value as it was in the file
 
     statistics = result.outputs("StatisticsGen")["statistics"]
-    train = {f.path.step[0]: f for f in load_statistics(Statistics(statistics.uri, statistics.properties),
-                                                        "train").datasets[0].features}
+    train = {f.path.step[0]: f for f in Statistics(statistics.uri, statistics.properties).load("train").datasets[0].features}
     tags = train["tags"].string_stats.common_stats
     assert tags.num_non_missing == len(train_rows)  # an empty list is present, with 0 values
     assert tags.tot_num_values == sum(len(r["tags"]) for r in train_rows)
@@ -61,11 +60,10 @@ def test_list_features_through_the_data_components(tmp_path):
     assert (inferred["scores"].value_count.min, inferred["scores"].value_count.max) == (2, 2)
     assert inferred["id"].shape.dim[0].size == 1
     assert [f.name for f in inferred["c"].struct_domain.feature] == ["f1", "f2"]
-    anomalies = load_anomalies(result.outputs("ExampleValidator")["anomalies"], "eval")
+    anomalies = Anomalies(result.outputs("ExampleValidator")["anomalies"].uri).load("eval")
     assert not anomalies.anomaly_info
 
-    members = {".".join(f.path.step): f for f in load_statistics(Statistics(statistics.uri, statistics.properties),
-                                                                 "train").datasets[0].features}
+    members = {".".join(f.path.step): f for f in Statistics(statistics.uri, statistics.properties).load("train").datasets[0].features}
     f1 = members["c.f1"].num_stats
     structs = [r["c"] for r in train_rows if r["c"] is not None]
     assert f1.common_stats.num_non_missing == len(structs)  # counted per struct value, not per row

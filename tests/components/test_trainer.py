@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from test_transform import PENGUIN_TRANSFORM, PenguinExamples, penguin_splits
 
-from beam_ml import HyperParameters, Output, Pipeline, component
+from beam_ml import Examples, HyperParameters, Output, Pipeline, component
 from beam_ml.orchestration.runner import LocalDagRunner
 
 MODULES = Path(__file__).resolve().parent / "modules"
@@ -41,7 +41,6 @@ def test_penguin_trainer_serves_raw_rows_like_the_model_on_transformed_rows(tmp_
         load_serving_model,
         parquet_dataset,
         serialize_examples,
-        split_files,
     )
 
     gen = PenguinExamples()
@@ -81,7 +80,7 @@ def test_penguin_trainer_serves_raw_rows_like_the_model_on_transformed_rows(tmp_
     from tensorflow_transform import TFTransformOutput
 
     spec = TFTransformOutput(result.outputs("Transform")["transform_graph"].uri).transformed_feature_spec()
-    batches = parquet_dataset(split_files(os.path.join(transformed_uri, "Split-eval")), spec, 50, label_key="species_xf")
+    batches = parquet_dataset(Examples(transformed_uri).files("eval"), spec, 50, label_key="species_xf")
     direct = np.concatenate([keras_model.predict_on_batch(features) for features, _ in batches])
     assert direct.shape == served.shape
     np.testing.assert_allclose(_sorted_rows(served), _sorted_rows(direct), rtol=1e-5, atol=1e-6)
