@@ -74,9 +74,9 @@ def _beam_options():
 
 
 def _split_rows(uri: str) -> int:
-    from beam_ml.components.examples_io import count_rows
+    from beam_ml.artifacts import Examples
 
-    return count_rows(uri, "train")
+    return Examples(uri).count_rows("train")
 
 
 # ------------------------------------------------------------------ ingestion
