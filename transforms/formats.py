@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -46,10 +45,9 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-FORMATS = ("csv", "parquet", "tfrecord", "avro", "jsonl")
+from beam_ml.transforms.options import FORMATS, ReadOptions
 
 # The kinds a column can have, in lattice order, and the Arrow type each one is read as.
 KIND_TYPES = {"null": pa.null(), "int": pa.int64(), "float": pa.float64(), "string": pa.string()}
@@ -57,7 +55,6 @@ _KIND_RANK = {kind: rank for rank, kind in enumerate(KIND_TYPES)}
 #: A column's kind: a name of KIND_TYPES, or for list and struct columns their Arrow type
 #: with normalised leaves (`kind_of`).
 Kind = str | pa.DataType
-_SCHEMA_KINDS = {schema_pb2.INT: "int", schema_pb2.FLOAT: "float", schema_pb2.BYTES: "string"}
 _CHUNK = 16 << 20
 #: Read past a CSV work item's byte range to reach the end of its last line.
 _TAIL_BYTES = 1 << 16
@@ -81,59 +78,6 @@ class RejectedRow(NamedTuple):
     line: int | None
     raw: str | None
     reason: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadOptions:
-    """How to read input files.
-
-    format: one of FORMATS; stated, never guessed, so a wrong file fails loudly.
-    schema: declares column types (INT→int64, FLOAT→float64, BYTES→string); columns it
-      does not name are inferred.
-    column_names: CSV only: the files have no header line; these are the columns.
-    null_values: CSV only: the field texts that mean "missing" (an empty field by
-      default, as TFDV's CSV decoder; ("", "NA") for R-style files).
-    newlines_in_values: CSV only: whether quoted values may hold newlines. None detects
-      it per file (quote parity per line), which costs one scan of a large file while
-      planning. A file with newlines in values is read as one work item, because a byte
-      offset cannot tell whether it is inside a quoted value.
-    split_bytes: the target size of one work item (a byte range of an uncompressed CSV or
-      JSON Lines file, a run of Parquet row groups). Compressed, Avro and TFRecord files
-      are one work item each. A reader holds one item's bytes and rows at a time, so
-      this bounds its memory: 16 MiB keeps the statistics of taxi ×100 (183 MiB) at
-      the peak RSS of ×10 (18 MiB, one item), which 64 MiB did not.
-    infer_bytes: how much of each file's head is sampled to infer column types.
-    batch_rows: rows per record batch for record formats (Parquet, Avro, TFRecord);
-      CSV and JSON Lines batches follow block_bytes (grown for a row longer than it).
-    max_mixed_fraction: CSV only: the fraction of a column's non-empty values that may
-      fail to parse as numbers with the column still typed numeric (those rows are
-      rejected); above it the column is string.
-    """
-
-    format: str
-    schema: schema_pb2.Schema | None = dataclasses.field(default=None, hash=False)
-    column_names: tuple[str, ...] | None = None
-    delimiter: str = ","
-    null_values: tuple[str, ...] = ("",)
-    newlines_in_values: bool | None = None
-    split_bytes: int = 16 << 20
-    infer_bytes: int = 1 << 20
-    block_bytes: int = 4 << 20
-    batch_rows: int = 8192
-    max_mixed_fraction: float = 0.01
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
-        if self.column_names is not None:
-            object.__setattr__(self, "column_names", tuple(self.column_names))
-        object.__setattr__(self, "null_values", tuple(self.null_values))
-
-    def declared_kinds(self) -> dict[str, str]:
-        """The kinds the schema declares, by column name."""
-        if self.schema is None:
-            return {}
-        return {f.name: _SCHEMA_KINDS[f.type] for f in self.schema.feature if f.type in _SCHEMA_KINDS}
 
 
 class WorkItem(NamedTuple):

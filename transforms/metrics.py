@@ -73,11 +73,10 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -85,6 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.pvalue import PCollection
 
+from beam_ml.transforms.options import MetricsConfig
 from beam_ml.transforms.thresholds import OVERALL, ChangeThreshold, ValueThreshold, validate_metrics
 
 __all__ = [
@@ -107,8 +107,6 @@ __all__ = [
     "validate_metrics",
 ]
 
-Task = Literal["binary", "multiclass", "regression"]
-OutputKind = Literal["probabilities", "logits"]
 Metrics = dict[str, float]
 SlicedMetrics = dict[str, Metrics]
 
@@ -505,59 +503,6 @@ class MetricsCombineFn(beam.CombineFn):
 # ---------------------------------------------------------------------------
 # Configuration, record batches → (slice, LabeledBatch)
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """Which columns hold labels, predictions and weights; which slices; which metrics.
-
-    `slices` lists feature-name tuples; ``()`` is the overall slice
-    ("Overall"); ``("payment_type",)`` gives one slice per value
-    ("payment_type=Cash"); ``("company", "payment_type")`` one per
-    combination ("company=Flash,payment_type=Cash", names sorted).
-    """
-
-    task: Task
-    label_column: str = "label"
-    prediction_column: str = "prediction"
-    weight_column: str | None = None
-    slices: tuple[tuple[str, ...], ...] = ((),)
-    num_thresholds: int = 10_000
-    decision_threshold: float = 0.5
-    #: "logits": predictions are turned into probabilities (sigmoid / softmax) first.
-    output_kind: OutputKind = "probabilities"
-
-    def __post_init__(self) -> None:
-        if self.task not in ("binary", "multiclass", "regression"):
-            raise ValueError(f"task must be 'binary', 'multiclass' or 'regression', got {self.task!r}")
-        if self.output_kind not in ("probabilities", "logits"):
-            raise ValueError(f"output_kind must be 'probabilities' or 'logits', got {self.output_kind!r}")
-        if self.output_kind == "logits" and self.task == "regression":
-            raise ValueError("output_kind='logits' is for classification; a regression model outputs values")
-        normalised = tuple(tuple(sorted((s,) if isinstance(s, str) else s)) for s in self.slices)
-        object.__setattr__(self, "slices", tuple(dict.fromkeys(normalised)))
-
-    def with_slices(self, *slices: str | Sequence[str]) -> MetricsConfig:
-        """A copy computing Overall plus these slices (a name or a tuple of names each)."""
-        return dataclasses.replace(self, slices=((), *(((s,) if isinstance(s, str) else tuple(s)) for s in slices)))
-
-    def with_weight_column(self, weight_column: str | None) -> MetricsConfig:
-        return dataclasses.replace(self, weight_column=weight_column)
-
-    def metrics(self) -> tuple[beam.CombineFn, ...]:
-        """The metric CombineFns for this task."""
-        if self.task == "regression":
-            return (ExampleCount(), RegressionErrors())
-        classification = (
-            ExampleCount(),
-            ConfusionAtThreshold(self.decision_threshold),
-            AUCCurves(self.num_thresholds),
-            LogLoss(),
-        )
-        return (*classification, Calibration()) if self.task == "binary" else classification
-
-    def combine_fn(self) -> MetricsCombineFn:
-        return MetricsCombineFn(self.metrics())
 
 
 def _column_numpy(array: pa.Array | pa.ChunkedArray, name: str) -> np.ndarray:

@@ -21,8 +21,6 @@ This module never imports TensorFlow: a data-only pipeline starts fast.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 import pickle
 import zlib
@@ -35,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.pvalue import PCollection
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx_bsl import sketches
 
+from beam_ml.transforms.options import StatsOptions
 from beam_ml.transforms.threads import map_in_threads
 
 __all__ = [
@@ -68,98 +67,6 @@ _QUANTILES_PER_HISTOGRAM_BUCKET = 100
 # Quantiles sketch capacity: TFDV's value, large enough for any data set.
 _MAX_SKETCH_ELEMENTS = 1 << 32
 _ROW_INDEX = "__beam_ml_row__"
-
-
-@dataclass(frozen=True)
-class StatsOptions:
-    """What to compute; frozen so a pipeline's settings cannot drift after it is built.
-
-    Defaults are TFDV 1.16.1's. `seed` makes sampling reproducible;
-    `epsilon` is the quantiles sketch's rank error (0.01 = 1% of the count).
-    Thresholds drop top values seen fewer times (or with less weight).
-    """
-
-    sample_rate: float = 1.0
-    seed: int = 0
-    num_top_values: int = 20
-    num_rank_histogram_buckets: int = 1000
-    num_values_histogram_buckets: int = 10
-    num_histogram_buckets: int = 10
-    num_quantiles_histogram_buckets: int = 10
-    epsilon: float = 0.01
-    frequency_threshold: int = 1
-    weighted_frequency_threshold: float = 1.0
-    weight_feature: str | None = None
-    slice_features: tuple[str, ...] = ()
-    schema: schema_pb2.Schema | None = field(default=None, hash=False)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.sample_rate <= 1.0:
-            raise ValueError(f"sample_rate must be in (0, 1], got {self.sample_rate}")
-        counts = {
-            "num_top_values": self.num_top_values,
-            "num_rank_histogram_buckets": self.num_rank_histogram_buckets,
-            "num_values_histogram_buckets": self.num_values_histogram_buckets,
-            "num_histogram_buckets": self.num_histogram_buckets,
-            "num_quantiles_histogram_buckets": self.num_quantiles_histogram_buckets,
-        }
-        for name, value in counts.items():
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if not 0.0 < self.epsilon < 1.0:
-            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
-        # A list would make the options unhashable and mutable behind our back.
-        object.__setattr__(self, "slice_features", tuple(self.slice_features))
-
-    def with_schema(self, schema: schema_pb2.Schema | None) -> StatsOptions:
-        """A copy that reads the schema's claims as TFDV's StatsOptions.schema does: an INT or
-        FLOAT feature it marks categorical gets string statistics (unique, top values), a
-        feature with an image_domain is reported as BYTES (sizes, no top values)."""
-        return dataclasses.replace(self, schema=schema)
-
-    @functools.cached_property
-    def categorical_paths(self) -> frozenset[tuple[str, ...]]:
-        """Paths of the numeric features the schema marks categorical (TFDV's is_categorical_feature)."""
-        return frozenset(path for path, feature in _schema_leaves(self.schema) if _is_categorical_numeric(feature))
-
-    @functools.cached_property
-    def bytes_paths(self) -> frozenset[tuple[str, ...]]:
-        """Paths of the features the schema declares raw bytes (an image_domain, as TFDV)."""
-        return frozenset(path for path, feature in _schema_leaves(self.schema)
-                         if feature.WhichOneof("domain_info") == "image_domain")
-
-    def with_sampling(self, sample_rate: float, seed: int = 0) -> StatsOptions:
-        """A copy that summarises a reproducible Bernoulli sample of the rows."""
-        return dataclasses.replace(self, sample_rate=sample_rate, seed=seed)
-
-    def with_weight_feature(self, weight_feature: str | None) -> StatsOptions:
-        """A copy that also computes weighted statistics using this column as example weight."""
-        return dataclasses.replace(self, weight_feature=weight_feature)
-
-    def with_slice_features(self, *slice_features: str) -> StatsOptions:
-        """A copy that also computes statistics per combination of these features' values."""
-        return dataclasses.replace(self, slice_features=slice_features)
-
-
-def _schema_leaves(schema: schema_pb2.Schema | None, prefix: tuple[str, ...] = ()):
-    """(path, feature) of every feature of a schema, struct members by their path."""
-    if schema is None:
-        return
-    for feature in schema.feature:
-        path = (*prefix, feature.name)
-        yield path, feature
-        if feature.HasField("struct_domain"):
-            yield from _schema_leaves(feature.struct_domain, path)
-
-
-def _is_categorical_numeric(feature: schema_pb2.Feature) -> bool:
-    if feature.type == schema_pb2.INT:
-        return (feature.HasField("int_domain") and feature.int_domain.is_categorical) or feature.WhichOneof(
-            "domain_info"
-        ) in ("bool_domain", "natural_language_domain")
-    if feature.type == schema_pb2.FLOAT:
-        return feature.HasField("float_domain") and feature.float_domain.is_categorical
-    return False
 
 
 # ---------------------------------------------------------------------------

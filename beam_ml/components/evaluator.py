@@ -45,6 +45,7 @@ must not pay for them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Literal
 
@@ -59,12 +60,11 @@ from beam_ml.components._model_io import (
 )
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
+from beam_ml.transforms.options import MetricsConfig
 from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold, validate_metrics
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from beam_ml.transforms.metrics import MetricsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +137,10 @@ def Evaluator(
     label_vocabulary: list[str] | None = None,
     label_from_transform: bool = False,
     weight_column: str | None = None,
-    decision_threshold: float = 0.5,
+    decision_threshold: float | None = None,
     output_kind: Literal["probabilities", "logits"] | None = None,
     max_batch_rows: int = 8192,
+    metrics_config: MetricsConfig | None = None,
 ) -> None:
     """Evaluate the candidate (and the baseline) on ``split`` and bless it if every threshold holds.
 
@@ -149,13 +150,19 @@ def Evaluator(
       candidate model's ``transform_features`` signature (a label the preprocessing derives).
     thresholds: ``ValueThreshold`` (absolute bounds) and ``ChangeThreshold``
       (how much worse than the baseline) from ``beam_ml.transforms.thresholds``.
+    metrics_config: every setting of the metrics (``num_thresholds`` of the AUC curves,
+      ``decision_threshold``, slices, weights, output kind;
+      ``beam_ml.transforms.options.MetricsConfig``), handed to ``ComputeMetrics`` whole. Its
+      task and label must be the Evaluator's (or its defaults); ``slice_features``,
+      ``weight_column``, ``decision_threshold`` and ``output_kind``, when given, replace its
+      fields.
     """
     import apache_beam as beam
 
     from beam_ml.components._serving import AddTransformedLabel, Predict
     from beam_ml.components._writers import WriteJson
     from beam_ml.components.examples_io import read_split
-    from beam_ml.transforms.metrics import ComputeMetrics, MetricsConfig
+    from beam_ml.transforms.metrics import ComputeMetrics
 
     if split not in examples.splits:
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
@@ -166,13 +173,7 @@ def Evaluator(
         if baseline is not None and (baseline.id == model.id or baseline.uri == model.uri):
             baseline = None  # the candidate was blessed before: no baseline to compare with but itself
     vocabulary = label_vocabulary if label_vocabulary is not None else model.properties.get("label_vocabulary")
-    config = MetricsConfig(
-        task=task,
-        label_column=label,
-        prediction_column=PREDICTION_COLUMN,
-        weight_column=weight_column,
-        decision_threshold=decision_threshold,
-    ).with_slices(*(s if isinstance(s, str) else tuple(s) for s in slice_features or ()))
+    config = _metrics_config(metrics_config, task, label, weight_column, decision_threshold, slice_features)
     models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}
     configs = {role: _with_output_kind(config, output_kind, artifact) for role, artifact in models.items()}
     paths = {CANDIDATE: evaluation.metrics_uri(), BASELINE: evaluation.metrics_uri(baseline=True)}
@@ -225,13 +226,42 @@ def Evaluator(
         logger.warning("Evaluator: model %s (%s) is NOT blessed: %s", model.id, model.uri, "; ".join(reasons))
 
 
-def _with_output_kind(config: MetricsConfig, output_kind: str | None, artifact: Model) -> MetricsConfig:
-    """The metrics config for one model: its predictions are logits or probabilities."""
-    import dataclasses
+def _metrics_config(
+    given: MetricsConfig | None,
+    task: str,
+    label: str,
+    weight_column: str | None,
+    decision_threshold: float | None,
+    slice_features: list[str | list[str]] | None,
+) -> MetricsConfig:
+    """``given`` (or the defaults) for the Evaluator's task and label, with the parameters that were given."""
+    default = MetricsConfig(task=task)
+    base = given if given is not None else default
+    if base.task != task:
+        raise ValueError(f"metrics_config has task {base.task!r} but the Evaluator task={task!r}")
+    if base.label_column not in (default.label_column, label):
+        raise ValueError(f"metrics_config has label_column {base.label_column!r} but the Evaluator label={label!r}")
+    if base.prediction_column != default.prediction_column:
+        raise ValueError("metrics_config.prediction_column is the Evaluator's: choose the model output "
+                         "with prediction_output instead")
+    overrides = {"weight_column": weight_column, "decision_threshold": decision_threshold}
+    config = dataclasses.replace(
+        base, label_column=label, prediction_column=PREDICTION_COLUMN,
+        **{name: value for name, value in overrides.items() if value is not None},
+    )
+    if slice_features is not None:
+        config = config.with_slices(*(s if isinstance(s, str) else tuple(s) for s in slice_features))
+    if () not in config.slices:  # "Overall" is always computed: the blessing and the properties read it
+        config = dataclasses.replace(config, slices=((), *config.slices))
+    return config
 
+
+def _with_output_kind(config: MetricsConfig, output_kind: str | None, artifact: Model) -> MetricsConfig:
+    """The metrics config for one model: its predictions are logits or probabilities (the
+    parameter, else the model's ``output_kind`` property, else the config's)."""
     if config.task == "regression":
         return config
-    kind = output_kind or artifact.properties.get("output_kind") or "probabilities"
+    kind = output_kind or artifact.properties.get("output_kind") or config.output_kind
     return dataclasses.replace(config, output_kind=kind)
 
 

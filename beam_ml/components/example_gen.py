@@ -14,12 +14,14 @@ Beam.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Literal
 
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
+from beam_ml.transforms.options import ReadOptions
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
 DEFAULT_SPLITS = {"train": 2, "eval": 1}
@@ -58,9 +60,11 @@ def ExampleGen(
     partition_feature: str | None = None,
     column_names: list[str] | None = None,
     null_values: list[str] | None = None,
+    delimiter: str | None = None,
     max_rejected_fraction: float = 0.0,
-    max_mixed_fraction: float = 0.01,
+    max_mixed_fraction: float | None = None,
     allow_empty: bool = False,
+    read_options: ReadOptions | None = None,
 ) -> None:
     """Ingest files into Examples.
 
@@ -69,17 +73,21 @@ def ExampleGen(
     format: stated, or taken from the file extension.
     schema: optional Schema artifact declaring column types; others are inferred.
     null_values: CSV field texts that mean missing (default: only the empty field).
+    delimiter: CSV field separator (default ","; "\t" reads TSV).
     max_mixed_fraction: CSV columns without a declared type are numeric when at most this
       fraction of their non-empty values are not numbers (those rows are rejected), else
-      string; the columns typed string for mixed values are in the ``mixed_string_columns``
-      property and the run's notes.
+      string (default 0.01); the columns typed string for mixed values are in the
+      ``mixed_string_columns`` property and the run's notes.
+    read_options: every setting of the reader (``beam_ml.transforms.options.ReadOptions``:
+      work-item and batch sizes, newlines in values, ...), handed to it whole; the
+      parameters above, when given, replace the fields of the same name, and the
+      ``schema`` input replaces its schema.
     allow_empty: succeed when an input pattern has no rows (downstream components then
       fail on the empty split, naming it).
     """
 
     from beam_ml.transforms.ingestion import (
         IngestExamples,
-        ReadOptions,
         SplitConfig,
         WriteExamples,
         WriteRejectedRows,
@@ -88,13 +96,16 @@ def ExampleGen(
     )
     per_split = isinstance(input_path, dict)
     first = next(iter(input_path.values())) if per_split else input_path
-    options = ReadOptions(
-        format=format or guess_format(first),
-        schema=schema.load() if schema is not None else None,
-        column_names=tuple(column_names) if column_names else None,
-        null_values=tuple(null_values) if null_values is not None else ("",),
-        max_mixed_fraction=max_mixed_fraction,
-    )
+    given = {
+        "format": format,
+        "column_names": tuple(column_names) if column_names else None,
+        "null_values": tuple(null_values) if null_values is not None else None,
+        "delimiter": delimiter,
+        "max_mixed_fraction": max_mixed_fraction,
+        "schema": schema.load() if schema is not None else None,
+    }
+    base = read_options if read_options is not None else ReadOptions(format=format or guess_format(first))
+    options = dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
     split = None if per_split else SplitConfig(buckets=splits or DEFAULT_SPLITS, partition_feature=partition_feature)
     if per_split and (splits or partition_feature):
         raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
