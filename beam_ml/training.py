@@ -226,6 +226,8 @@ def build_fn_args(
     ``settings`` are the remaining FnArgs fields (hyperparameters, steps, label_key, custom_config,
     working_dir: ``model_run_dir`` unless given).
     """
+    from beam_ml.local_copies import local_copy
+
     for split in (train_split, eval_split):
         if split not in examples.splits:
             raise ValueError(f"split {split!r} is not among the examples' splits {examples.splits}")
@@ -236,7 +238,7 @@ def build_fn_args(
         eval_files=examples.files(eval_split),
         serving_model_dir=serving_model_dir,
         model_run_dir=model_run_dir,
-        transform_output=transform_graph.uri if transform_graph is not None else None,
+        transform_output=local_copy(transform_graph.uri) if transform_graph is not None else None,
         schema=schema.load() if schema is not None else None,
         schema_path=schema.schema_uri if schema is not None else None,
         **{"working_dir": model_run_dir, **settings},
@@ -503,7 +505,9 @@ def load_serving_model(path: str) -> Any:
     """The SavedModel at ``path`` (a Model artifact's uri or its ``Format-Serving`` directory)."""
     import tensorflow as tf
 
-    return tf.saved_model.load(serving_path(path))
+    from beam_ml.local_copies import local_copy
+
+    return tf.saved_model.load(local_copy(serving_path(path)))
 
 
 def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] | None = None) -> list[bytes]:

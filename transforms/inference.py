@@ -271,7 +271,9 @@ class SavedModelHandler(ModelHandler[pa.RecordBatch, pa.RecordBatch, ServingMode
     def load_model(self) -> ServingModel:
         import tensorflow as tf
 
-        return ServingModel(tf.saved_model.load(self._model_path), self._signature_name)
+        from beam_ml.local_copies import local_copy
+
+        return ServingModel(tf.saved_model.load(local_copy(self._model_path)), self._signature_name)
 
     def update_model_path(self, model_path: str | None = None) -> None:
         if model_path is not None:

@@ -101,7 +101,9 @@ class AddTransformedLabel(beam.DoFn):
     def setup(self) -> None:
         import tensorflow as tf
 
-        self._transform = tf.saved_model.load(self._model_path).signatures["transform_features"]
+        from beam_ml.local_copies import local_copy
+
+        self._transform = tf.saved_model.load(local_copy(self._model_path)).signatures["transform_features"]
 
     def process(self, batch: pa.RecordBatch):
         import tensorflow as tf

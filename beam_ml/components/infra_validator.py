@@ -54,6 +54,8 @@ def InfraValidator(
     """Load the model in a fresh process and serve a canary batch of ``split``'s rows."""
     import pyarrow.parquet as pq
 
+    from beam_ml.local_copies import local_copy
+
     if canary_rows < 1:
         raise ValueError(f"canary_rows must be at least 1, got {canary_rows}")
     canary = examples.head(split, canary_rows)
@@ -61,7 +63,7 @@ def InfraValidator(
         canary_path = os.path.join(workdir, "canary.parquet")
         result_path = os.path.join(workdir, "result.json")
         pq.write_table(canary, canary_path)
-        blessed, reason, outputs = _probe_in_fresh_process(model.serving_uri, canary_path, result_path, timeout_s)
+        blessed, reason, outputs = _probe_in_fresh_process(local_copy(model.serving_uri), canary_path, result_path, timeout_s)
     if blessed:
         blessed, reason = _check_outputs(outputs, canary.num_rows)
     touch(fs.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE))

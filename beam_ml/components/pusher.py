@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 TFLITE_FILE = "model.tflite"
 PUSH_RECORD = "pushed.json"
+_COPY_CHUNK = 8 << 20
 
 
 @component
@@ -125,7 +127,9 @@ def _push(serving: str, destination: str, tflite_bytes: bytes | None) -> tuple[i
     for source in fs.list_files(serving):
         target = fs.join(staging, source[len(prefix):])
         fs.makedirs(target.rsplit("/", 1)[0])
-        FileSystems.copy([source], [target])
+        # A stream, not FileSystems.copy: the model and the destination may be on different filesystems.
+        with fs.open_read(source) as reader, FileSystems.create(target) as writer:
+            shutil.copyfileobj(reader, writer, _COPY_CHUNK)
     if tflite_bytes is not None:
         with FileSystems.create(fs.join(staging, TFLITE_FILE)) as handle:
             handle.write(tflite_bytes)
@@ -149,6 +153,9 @@ def _push(serving: str, destination: str, tflite_bytes: bytes | None) -> tuple[i
 def _convert(saved_model: str) -> tuple[bytes, str]:
     import tensorflow as tf
 
+    from beam_ml.local_copies import local_copy
+
+    saved_model = local_copy(saved_model)
     try:
         return tf.lite.TFLiteConverter.from_saved_model(saved_model).convert(), "TFLITE_BUILTINS"
     except Exception as builtin_error:

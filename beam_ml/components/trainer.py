@@ -57,6 +57,7 @@ def Trainer(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
+    from beam_ml.local_copies import local_output
     from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind
 
     examples.require_rows([train_split, eval_split], "Trainer")
@@ -65,33 +66,34 @@ def Trainer(
     if hyperparameters is not None:
         values.update(hyperparameters.values())
         config = hyperparameters.config()
-    serving_model_dir = fs.join(model.uri, SERVING_DIR)
-    fn_args = build_fn_args(
-        "Trainer",
-        examples,
-        transform_graph,
-        schema,
-        train_split=train_split,
-        eval_split=eval_split,
-        serving_model_dir=serving_model_dir,
-        model_run_dir=model_run.uri,
-        hyperparameters=config if config is not None else (values or None),
-        hyperparameter_values=values,
-        train_steps=train_steps,
-        eval_steps=eval_steps,
-        label_key=label_key,
-        custom_config=custom_config,
-    )
-    module_file.get(run_fn)(fn_args)
-    if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
-        raise RuntimeError(
-            f"{run_fn} did not export a SavedModel to fn_args.serving_model_dir ({serving_model_dir}); "
-            "call beam_ml.training.export_serving_model"
+    # Keras and TensorFlow write with their own file layer: local directories where it cannot open the URIs.
+    with local_output(fs.join(model.uri, SERVING_DIR)) as serving_model_dir, local_output(model_run.uri) as run_dir:
+        fn_args = build_fn_args(
+            "Trainer",
+            examples,
+            transform_graph,
+            schema,
+            train_split=train_split,
+            eval_split=eval_split,
+            serving_model_dir=serving_model_dir,
+            model_run_dir=run_dir,
+            hyperparameters=config if config is not None else (values or None),
+            hyperparameter_values=values,
+            train_steps=train_steps,
+            eval_steps=eval_steps,
+            label_key=label_key,
+            custom_config=custom_config,
         )
+        module_file.get(run_fn)(fn_args)
+        if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
+            raise RuntimeError(
+                f"{run_fn} did not export a SavedModel to fn_args.serving_model_dir ({serving_model_dir}); "
+                "call beam_ml.training.export_serving_model"
+            )
+        output_kind = read_output_kind(serving_model_dir)
     model.properties.update({"format": "SavedModel", "serving_dir": SERVING_DIR})
     if label_key is not None:
         model.properties["label_key"] = label_key
     model.properties["hyperparameters"] = values
-    output_kind = read_output_kind(serving_model_dir)
     if output_kind is not None:
         model.properties["output_kind"] = output_kind

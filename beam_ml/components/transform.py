@@ -40,6 +40,7 @@ def Transform(
     ctx: ExecutionContext,
 ) -> None:
     """Analyze ``analyze_split`` with the module's ``preprocessing_fn``; transform every split."""
+    from beam_ml.local_copies import local_output, local_scratch
     from beam_ml.transforms import tf_transform
 
     splits = examples.splits
@@ -48,16 +49,21 @@ def Transform(
     examples.require_rows(analyze_split, "Transform")
     fn = module_file.get(preprocessing_fn)
     schema_proto = schema.load()
-    with ctx.beam_pipeline() as pipeline:
+    # tf.Transform writes with TensorFlow's file layer: a local directory where it cannot open the URI.
+    with (
+        local_output(transform_graph.uri) as transform_dir,
+        local_scratch(fs.join(ctx.tmp_dir, "tft")) as tft_tmp,
+        ctx.beam_pipeline() as pipeline,
+    ):
         tf_transform.transform_examples(
             pipeline,
             split_uris={name: examples.split_uri(name) for name in splits},
             arrow_schema=examples.arrow_schema(analyze_split),
             schema=schema_proto,
             preprocessing_fn=fn,
-            transform_output_dir=transform_graph.uri,
+            transform_output_dir=transform_dir,
             transformed_examples_uri=transformed_examples.uri,
-            temp_dir=fs.join(ctx.tmp_dir, "tft"),
+            temp_dir=tft_tmp,
             analyze_split=analyze_split,
         )
     transformed_examples.fill_empty_splits(splits)

@@ -20,6 +20,7 @@ runs on tf_keras (``beam_ml.components._tuning``).
 
 from __future__ import annotations
 
+import os
 from typing import Any, NamedTuple
 
 from beam_ml import fs
@@ -58,31 +59,33 @@ def Tuner(
         run_search,
         run_search_with_legacy_keras,
     )
+    from beam_ml.local_copies import local_scratch
     from beam_ml.training import build_fn_args
 
-    working_dir = fs.join(ctx.tmp_dir, "tuner")
-    fs.makedirs(working_dir)
-    fn_args = build_fn_args(
-        "Tuner",
-        examples,
-        transform_graph,
-        schema,
-        train_split=train_split,
-        eval_split=eval_split,
-        serving_model_dir=fs.join(ctx.tmp_dir, "unused-serving"),
-        model_run_dir=working_dir,
-        train_steps=train_steps,
-        eval_steps=eval_steps,
-        label_key=label_key,
-        custom_config=custom_config,
-    )
-    result = module_file.get(tuner_fn)(fn_args)
-    if not isinstance(result, TunerFnResult):
-        raise TypeError(f"{tuner_fn} must return beam_ml.components.tuner.TunerFnResult, got {type(result).__name__}")
-    if builds_legacy_keras(result.tuner):
-        report = run_search_with_legacy_keras(module_file.path, tuner_fn, fn_args, fs.join(ctx.tmp_dir, "tuner-keras2"))
-    else:
-        report = run_search(result.tuner, result.fit_kwargs)
+    # keras-tuner writes its trials with TensorFlow's file layer: a local directory where it cannot open the URI.
+    with local_scratch(fs.join(ctx.tmp_dir, "tuner")) as working_dir, \
+            local_scratch(fs.join(ctx.tmp_dir, "tuner-keras2")) as legacy_dir:
+        fn_args = build_fn_args(
+            "Tuner",
+            examples,
+            transform_graph,
+            schema,
+            train_split=train_split,
+            eval_split=eval_split,
+            serving_model_dir=os.path.join(working_dir, "unused-serving"),
+            model_run_dir=working_dir,
+            train_steps=train_steps,
+            eval_steps=eval_steps,
+            label_key=label_key,
+            custom_config=custom_config,
+        )
+        result = module_file.get(tuner_fn)(fn_args)
+        if not isinstance(result, TunerFnResult):
+            raise TypeError(f"{tuner_fn} must return beam_ml.components.tuner.TunerFnResult, got {type(result).__name__}")
+        if builds_legacy_keras(result.tuner):
+            report = run_search_with_legacy_keras(module_file.path, tuner_fn, fn_args, legacy_dir)
+        else:
+            report = run_search(result.tuner, result.fit_kwargs)
     values, trials = report["values"], report["trials"]
     best_hyperparameters.write(values, report["config"], trials)
     best_hyperparameters.properties.update(values=values, trials=len(trials))
