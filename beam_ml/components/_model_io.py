@@ -75,8 +75,13 @@ def read_json(path: str) -> Any:
 
 
 def touch(path: str) -> None:
-    """An empty marker file (BLESSED, NOT_BLESSED, INFRA_BLESSED, ...)."""
+    """A marker file (BLESSED, NOT_BLESSED, INFRA_BLESSED, ...) holding its own name.
+
+    TFX writes these empty and readers only check that they exist; ours hold a line
+    because Beam's S3 filesystem cannot write an empty object (a multipart upload
+    with no part fails to complete).
+    """
     from apache_beam.io.filesystems import FileSystems
 
-    with FileSystems.create(path):
-        pass
+    with FileSystems.create(path) as handle:
+        handle.write(path.rstrip("/").rsplit("/", 1)[-1].encode() + b"\n")
