@@ -103,6 +103,70 @@ def test_an_importable_tfx_is_used_and_beam_ml_installs_none_of_its_names(tmp_pa
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
 
 
+TFX_TRANSFORM_MODULE = """
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def _dense(tensor, default):
+    if isinstance(tensor, tf.sparse.SparseTensor):
+        tensor = tf.sparse.to_dense(tf.SparseTensor(tensor.indices, tensor.values, [tensor.dense_shape[0], 1]), default)
+    return tf.squeeze(tensor, axis=1)
+
+
+def preprocessing_fn(inputs):
+    outputs = {name + "_xf": tft.scale_to_z_score(tf.cast(_dense(inputs[name], 0), tf.float32)) for name in NUMERIC}
+    outputs["species_xf"] = tft.compute_and_apply_vocabulary(_dense(inputs["species"], ""), vocab_filename="species")
+    return outputs
+
+
+def fn_args_type_name():
+    return tfx.components.FnArgs.__name__ + " " + FnArgs.__module__
+"""
+
+
+def test_functions_of_a_tfx_user_module_unpickle_in_a_process_that_never_loaded_it(tmp_path):
+    """Beam ships a user module's functions to worker processes by pickling them; there the module's
+    name (``beam_ml_user_<hash>``) is not importable and nothing installed the ``tfx`` hook."""
+    from apache_beam.internal import pickler
+
+    from beam_ml.dsl import UserModule
+
+    module_path = tmp_path / "tfx_transform.py"
+    module_path.write_text(TFX_TRANSFORM_MODULE)
+    (tmp_path / "fn.pickle").write_bytes(pickler.dumps(UserModule(str(module_path)).get("fn_args_type_name")))
+    result = _run_python(
+        f"""
+        from apache_beam.internal import pickler
+        from pathlib import Path
+        fn = pickler.loads(Path({str(tmp_path / "fn.pickle")!r}).read_bytes())
+        print(fn())
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "FnArgs beam_ml.training"
+
+
+def test_a_tfx_transform_module_runs_on_multi_process_beam_workers(tmp_path):
+    """DirectRunner's multi_processing mode runs tf.Transform's DoFns, which hold the module's
+    preprocessing_fn, in other processes."""
+    from beam_ml.components.transform import Transform
+
+    module_path = tmp_path / "tfx_transform.py"
+    module_path.write_text(TFX_TRANSFORM_MODULE)
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=str(module_path))
+    runner = LocalDagRunner(beam_args=["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    result = runner.run(Pipeline("multi", str(tmp_path / "root"), [gen, transform]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    assert result.outputs("Transform")["transformed_examples"].properties["split_rows"] == {"train": 229, "eval": 115}
+
+
 def test_fn_args_have_tfx_names_and_defaults_and_a_data_accessor_over_parquet(tmp_path):
     import tensorflow as tf
     from test_transform import write_examples, write_schema_for
