@@ -251,14 +251,24 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
 
 
-def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_path):
+def test_a_tf_keras_module_that_saves_its_model_as_tfx_does_is_evaluated_validated_inferred_and_pushed(tmp_path):
     """TFX 1.x module files build Keras 2 models with ``tf.keras`` (tf_keras once tensorflow_transform
-    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras, the Trainer
-    exports them like Keras 3 models."""
+    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras. Their run_fn
+    saves the model itself (``model.save(..., signatures=...)``, a serving signature that parses
+    serialized tf.Examples): the Trainer reads from the saved graph that it outputs logits, and the
+    Evaluator, InfraValidator, BulkInferrer and Pusher feed it tf.Examples serialized from the rows."""
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+
+    from beam_ml.components.bulk_inferrer import BulkInferrer
     from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.infra_validator import InfraValidator
+    from beam_ml.components.pusher import Pusher
     from beam_ml.components.trainer import Trainer
     from beam_ml.components.transform import Transform
     from beam_ml.components.tuner import Tuner
+    from beam_ml.training import serialize_examples
+    from beam_ml.transforms.thresholds import ValueThreshold
 
     gen = PenguinExamples()
     transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
@@ -268,27 +278,63 @@ def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_p
                 "eval_steps": 4}
     tuner = Tuner(**training, train_steps=30)
     trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
-    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
-                          label_from_transform=True, task="multiclass")
-    result = LocalDagRunner().run(
-        Pipeline("keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
+    model = trainer.outputs.model
+    evaluator = Evaluator(examples=gen.outputs.examples, model=model, label="species_xf",
+                          label_from_transform=True, task="multiclass", signature_name="serving_default",
+                          thresholds=[ValueThreshold("accuracy", lower_bound=0.9)])
+    infra = InfraValidator(model=model, examples=gen.outputs.examples)
+    bulk = BulkInferrer(examples=gen.outputs.examples, model=model)
+    pusher = Pusher(model=model, model_blessing=evaluator.outputs.blessing, infra_blessing=infra.outputs.blessing,
+                    destination=str(tmp_path / "serving"))
+    result = LocalDagRunner().run(Pipeline(
+        "keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator, infra, bulk, pusher]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     best = result.outputs("Tuner")["best_hyperparameters"]
     trials = json.loads(Path(best.uri, "trials.json").read_text())
     assert len(trials) == 2 and all(t["score"] is not None for t in trials)
     keras_module = Path(result.outputs("Trainer")["model_run"].uri, "keras_module.txt").read_text()
     assert keras_module.startswith("tf_keras"), keras_module
+    model_uri = result.outputs("Trainer")["model"].uri
+    assert (Path(model_uri) / "Format-Serving" / "keras_metadata.pb").is_file()  # saved by tf_keras, not by us
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
     overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
     assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
+    assert result.outputs("Evaluator")["blessing"].properties["blessed"] is True
+
+    infra_blessing = result.outputs("InfraValidator")["blessing"]
+    assert infra_blessing.properties["blessed"] is True, infra_blessing.properties["reason"]
+    assert infra_blessing.properties["outputs"] == {"prediction": [16, 3]}
+
+    eval_rows = penguin_splits()["eval"]
+    saved = tf.saved_model.load(str(Path(model_uri) / "Format-Serving"))
+    inferred = pq.read_table(Path(result.outputs("BulkInferrer")["inference_result"].uri) / "Split-eval")
+    assert inferred.num_rows == eval_rows.num_rows
+    assert sorted(inferred.column("species").to_pylist()) == sorted(eval_rows.column("species").to_pylist())
+    rows = inferred.select(eval_rows.column_names)
+    expected = saved.signatures["serving_default"](examples=tf.constant(serialize_examples(rows)))["output_0"].numpy()
+    got = np.array(inferred.column("prediction").to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+    pushed = result.outputs("Pusher")["pushed_model"].properties
+    assert pushed["pushed"] is True, pushed["reason"]
+    reloaded = tf.saved_model.load(pushed["destination"])
+    again = reloaded.signatures["serving_default"](examples=tf.constant(serialize_examples(rows)))["output_0"]
+    np.testing.assert_allclose(again.numpy(), expected, rtol=1e-6)
 
 
 @pytest.mark.slow
 def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(shared_data, tmp_path):
     """TFX's taxi task (is the tip over 20% of the fare?) from a module file written against TFX's API:
-    its preprocessing_fn derives the label, its tuner_fn and run_fn read fn_args in TFX's names."""
+    its preprocessing_fn derives the label, its tuner_fn and run_fn read fn_args in TFX's names, and
+    its run_fn saves a Keras 3 model with ``tf.saved_model.save`` and its own tf.Example signature,
+    which InfraValidator, BulkInferrer and Pusher serve."""
+    import pyarrow.parquet as pq
+
+    from beam_ml.components.bulk_inferrer import BulkInferrer
     from beam_ml.components.evaluator import Evaluator, load_metrics
     from beam_ml.components.example_gen import ExampleGen
+    from beam_ml.components.infra_validator import InfraValidator
+    from beam_ml.components.pusher import Pusher
     from beam_ml.components.schema_gen import SchemaGen
     from beam_ml.components.statistics_gen import StatisticsGen
     from beam_ml.components.trainer import Trainer
@@ -307,9 +353,13 @@ def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(sh
     trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=400)
     evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="tipped_over_20pct",
                           label_from_transform=True, task="binary")
+    infra = InfraValidator(model=trainer.outputs.model, examples=gen.outputs.examples)
+    bulk = BulkInferrer(examples=gen.outputs.examples, model=trainer.outputs.model, splits=["eval"])
+    pusher = Pusher(model=trainer.outputs.model, model_blessing=evaluator.outputs.blessing,
+                    infra_blessing=infra.outputs.blessing, destination=str(tmp_path / "serving"))
     result = LocalDagRunner().run(Pipeline(
         "tfx_style_taxi", str(tmp_path / "root"),
-        [gen, statistics, schema, transform, tuner, trainer, evaluator]))
+        [gen, statistics, schema, transform, tuner, trainer, evaluator, infra, bulk, pusher]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "probabilities"
     trials = json.loads(Path(result.outputs("Tuner")["best_hyperparameters"].uri, "trials.json").read_text())
@@ -320,3 +370,10 @@ def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(sh
     assert overall["accuracy"] >= 0.7, overall
     # About 77% of trips are not big tippers: the model must beat always answering "no".
     assert overall["accuracy"] >= (1 - overall["mean_label"]) + 0.05 and overall["auc_roc"] >= 0.85, overall
+    assert result.outputs("InfraValidator")["blessing"].properties["outputs"] == {"prediction": [16]}
+    inferred = pq.read_table(Path(result.outputs("BulkInferrer")["inference_result"].uri) / "Split-eval")
+    assert inferred.num_rows == eval_rows
+    predictions = inferred.column("prediction").to_numpy()
+    assert np.all((predictions >= 0) & (predictions <= 1))
+    assert abs(float(np.mean(predictions)) - overall["mean_prediction"]) < 1e-4
+    assert result.outputs("Pusher")["pushed_model"].properties["pushed"] is True
