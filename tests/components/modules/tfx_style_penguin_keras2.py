@@ -44,6 +44,7 @@ def _build(hp):
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    tf.keras.utils.set_random_seed(0)  # each trial's initial weights: without it the best trial varies by run
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     tuner = keras_tuner.RandomSearch(_build, max_trials=2, hyperparameters=_search_space(), seed=0,
                                      objective="val_accuracy", directory=fn_args.working_dir, project_name="keras2")
