@@ -93,6 +93,7 @@ class UserModule:
         except BaseException:
             del sys.modules[name]
             raise
+        _pickle_by_value(module)
         return module
 
     def get(self, attribute: str) -> Any:
@@ -104,6 +105,21 @@ class UserModule:
 
     def __repr__(self) -> str:
         return f"UserModule({self.reference!r})"
+
+
+def _pickle_by_value(module: ModuleType) -> None:
+    """Beam pickles the module's functions and classes with their code, not as a reference.
+
+    The module's name (``beam_ml_user_<hash>``) is importable only in the process
+    that loaded it; a Beam worker in another process (DirectRunner's
+    multi_processing mode, Flink, Dataflow) that unpickles a function referring
+    to it by name fails with ``No module named 'beam_ml_user_...'``. By value,
+    its ``tfx`` imports travel as references to ``beam_ml.tfx_compat``, which
+    reinstalls its hook in the worker.
+    """
+    from apache_beam.internal.cloudpickle import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
 
 
 class FilePattern(str):

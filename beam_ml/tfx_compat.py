@@ -61,8 +61,23 @@ def _names() -> str:
     return ", ".join(f"{module}.{name}" for module, (attributes, _) in PROVIDED.items() for name in attributes)
 
 
+def _provided_module(name: str) -> ModuleType:
+    """A ``tfx.*`` module of the hook, installing the hook first: how such a module is unpickled."""
+    if not install():
+        raise ImportError(f"cannot provide {name}: a real tfx is importable in this process")
+    return importlib.import_module(name)
+
+
 class _ProvidedModule(ModuleType):
-    """A ``tfx.*`` module of the hook; an absent name says what exists."""
+    """A ``tfx.*`` module of the hook; an absent name says what exists.
+
+    It pickles as a call that reinstalls the hook and imports it again, so a
+    user module's functions pickled by value (``beam_ml.dsl``) unpickle in a
+    Beam worker process where nothing installed the hook.
+    """
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return _provided_module, (self.__name__,)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -54,6 +54,7 @@ __all__ = [
     "load_serving_model",
     "parquet_dataset",
     "read_output_kind",
+    "saved_output_kind",
     "serialize_examples",
     "serving_path",
 ]
@@ -433,6 +434,71 @@ def read_output_kind(serving_dir: str) -> str | None:
 
     with FileSystems.open(path) as handle:
         return handle.read().decode("utf-8").strip() or None
+
+
+#: Ops a signature's output passes through unchanged in kind (looking back from the output).
+_PASS_THROUGH_OPS = frozenset({"Identity", "IdentityN", "Squeeze", "Reshape", "ExpandDims", "StopGradient", "Cast"})
+_PROBABILITY_OPS = frozenset({"Softmax", "Sigmoid"})
+_LOGIT_OPS = frozenset({"BiasAdd", "MatMul", "BatchMatMulV2", "Add", "AddV2"})
+
+
+def saved_output_kind(serving_dir: str, signature_name: str = "serving_default") -> str | None:
+    """"probabilities" or "logits" from a SavedModel's graph, for a single-output signature; None if it cannot tell.
+
+    For models a ``run_fn`` saved itself (TFX module files call ``model.save`` or
+    ``tf.saved_model.save`` with their own serving function), so no export
+    helper recorded the kind. Reads ``saved_model.pb`` only (no variables are
+    restored) and follows the output back through identities, reshapes and
+    function calls to the op that computes it: Softmax/Sigmoid → probabilities;
+    a dense layer's BiasAdd/MatMul/Add → logits.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from beam_ml import fs
+
+    path = fs.join(serving_dir, "saved_model.pb")
+    if not fs.exists(path):
+        return None
+    saved = saved_model_pb2.SavedModel()
+    with fs.open_read(path) as handle:
+        saved.ParseFromString(handle.read())
+    for meta_graph in saved.meta_graphs:
+        signature = meta_graph.signature_def.get(signature_name)
+        if signature is None or len(signature.outputs) != 1:
+            continue
+        library = {function.signature.name: function for function in meta_graph.graph_def.library.function}
+        nodes = {node.name: node for node in meta_graph.graph_def.node}
+        tensor = next(iter(signature.outputs.values())).name
+        op = _producing_op(nodes, tensor, library)
+        if op in _PROBABILITY_OPS:
+            return "probabilities"
+        if op in _LOGIT_OPS:
+            return "logits"
+    return None
+
+
+def _producing_op(nodes: Mapping[str, Any], tensor: str, library: Mapping[str, Any]) -> str | None:
+    """The type of the op that computes ``tensor``, looking through pass-through ops and function calls.
+
+    Tensor names are ``node:index`` in a graph and ``node:output_arg:index`` inside a function.
+    """
+    for _ in range(10_000):  # a graph is finite; the bound only guards against a malformed one
+        parts = tensor.lstrip("^").split(":")
+        node = nodes.get(parts[0])
+        if node is None:
+            return None
+        index = int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 0
+        if node.op in _PASS_THROUGH_OPS:
+            tensor = node.input[index if node.op == "IdentityN" else 0]
+            continue
+        if node.op in ("StatefulPartitionedCall", "PartitionedCall") and node.attr["f"].func.name in library:
+            function = library[node.attr["f"].func.name]
+            if index >= len(function.signature.output_arg):
+                return None
+            inner = {inner_node.name: inner_node for inner_node in function.node_def}
+            return _producing_op(inner, function.ret[function.signature.output_arg[index].name], library)
+        return node.op
+    return None
 
 
 def export_serving_model(

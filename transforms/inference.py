@@ -12,7 +12,8 @@ RunInference loads the model once per worker process and shares it between
 threads (`Shared`); ``large_model=True`` shares one copy across the worker's
 processes instead.
 
-`PredictRecordBatches(model_path)` is the PTransform:
+`PredictRecordBatches(model_path)` (or `PredictRecordBatches(handler)`, any ModelHandler of
+record batches) is the PTransform:
 PCollection[RecordBatch] → PCollection[RecordBatch] with the input columns plus
 prediction columns:
 
@@ -335,29 +336,23 @@ class SavedModelHandler(ModelHandler[pa.RecordBatch, pa.RecordBatch, ServingMode
 
 
 class PredictRecordBatches(beam.PTransform[PCollection[pa.RecordBatch], PCollection[pa.RecordBatch]]):
-    """Record batches → the same rows with prediction columns appended (see the module docstring)."""
+    """Record batches → the same rows with prediction columns appended (see the module docstring).
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        signature_name: str = DEFAULT_SIGNATURE,
-        output_columns: Mapping[str, str] | None = None,
-        fill_values: Mapping[str, Any] | None = None,
-        min_batch_rows: int = 1,
-        max_batch_rows: int = 65_536,
-        large_model: bool = False,
-    ) -> None:
+    ``model`` is any Beam ``ModelHandler`` of record batches (e.g. a `SavedModelHandler`
+    subclass that feeds another kind of signature), or a SavedModel path: then a
+    `SavedModelHandler` is built with ``settings`` (its keywords: ``signature_name``,
+    ``output_columns``, ``fill_values``, ``min_batch_rows``, ``max_batch_rows``,
+    ``large_model``). A handler carries its own settings, so none may be given with one.
+    """
+
+    def __init__(self, model: str | ModelHandler[pa.RecordBatch, pa.RecordBatch, Any], **settings: Any) -> None:
         super().__init__()
-        self._handler = SavedModelHandler(
-            model_path,
-            signature_name=signature_name,
-            output_columns=output_columns,
-            fill_values=fill_values,
-            min_batch_rows=min_batch_rows,
-            max_batch_rows=max_batch_rows,
-            large_model=large_model,
-        )
+        if isinstance(model, ModelHandler):
+            if settings:
+                raise TypeError(f"settings {sorted(settings)} go to the ModelHandler itself, not with one")
+            self._handler = model
+        else:
+            self._handler = SavedModelHandler(model, **settings)
 
     def expand(self, batches: PCollection[pa.RecordBatch]) -> PCollection[pa.RecordBatch]:
         return batches | "RunInference" >> RunInference(self._handler)

@@ -12,7 +12,7 @@ happens only while a component runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
@@ -21,13 +21,21 @@ from beam_ml.artifacts import Model
 if TYPE_CHECKING:
     from beam_ml.transforms.inference import ServingModel
 
-#: The input name of a signature fed serialized tf.Examples.
-EXAMPLES_INPUT = "examples"
 
+def examples_input(model: ServingModel, columns: Collection[str] = ()) -> str | None:
+    """The input to feed serialized tf.Examples, or None when the signature takes feature columns.
 
-def takes_examples(model: ServingModel) -> bool:
-    """Whether the signature is fed serialized tf.Examples rather than feature columns."""
-    return len(model.inputs) == 1 and model.inputs[0].name == EXAMPLES_INPUT and model.inputs[0].dtype == "string"
+    A signature with one string input of shape [batch] parses tf.Examples (TFX module
+    files name it ``examples``; the name does not matter) unless ``columns`` has a
+    column of that name: rows that already hold it (serialized examples, or a model
+    of one string feature) are fed as they are.
+    """
+    if len(model.inputs) != 1:
+        return None
+    spec = model.inputs[0]
+    if spec.dtype != "string" or spec.width is not None or spec.name in columns:
+        return None
+    return spec.name
 
 
 # --------------------------------------------------------------------------- the store

@@ -4,15 +4,20 @@ Two kinds of serving signature are fed from the same record batches:
 
 - raw features as named dense tensors (``SavedModelHandler``'s contract): the
   columns are fed as they are;
-- one string input ``examples`` of serialized ``tf.Example``s, as
-  ``beam_ml.training.export_serving_model`` (our Trainer) exports: the rows
-  are serialized with ``beam_ml.training.serialize_examples`` first (a null
-  becomes an absent feature) and the ``examples`` column is dropped again
-  from the result.
+- one string input of serialized ``tf.Example``s, as
+  ``beam_ml.training.export_serving_model`` (our Trainer) and TFX's module
+  files (``model.save``/``tf.saved_model.save`` with their own serving
+  function) export: the rows are serialized with
+  ``beam_ml.training.serialize_examples`` first (a null becomes an absent
+  feature) and that column is dropped again from the result.
 
-`ServingHandler` decides per loaded model, so components need not know which
-kind they were given. `AddTransformedLabel` calls the other signature our
-Trainer exports, ``transform_features``.
+`ServingHandler` (a Beam ``ModelHandler``) decides per loaded model from its
+signature (``_model_io.examples_input``), so components need not know which
+kind they were given; they run it with
+``beam_ml.transforms.inference.PredictRecordBatches(handler)``, passing any
+handler setting (signature, batch sizes, fill values, output names).
+`AddTransformedLabel` calls the other signature both export,
+``transform_features``.
 
 This module imports Beam, so components import it inside their function
 bodies, never at module level: a pipeline file imports every component
@@ -27,19 +32,18 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.ml.inference.base import RunInference
-from apache_beam.pvalue import PCollection
 
-from beam_ml.components._model_io import EXAMPLES_INPUT, takes_examples
+from beam_ml.components._model_io import examples_input
 from beam_ml.transforms.inference import SavedModelHandler, ServingModel
 
 
-def _with_serialized_examples(batch: pa.RecordBatch, exclude: Sequence[str]) -> pa.RecordBatch:
+def _with_serialized_examples(batch: pa.RecordBatch, exclude: Sequence[str], name: str) -> pa.RecordBatch:
+    """The batch plus a column ``name`` of its rows as serialized tf.Examples (``exclude`` left out)."""
     from beam_ml.training import serialize_examples
 
     columns = [f.name for f in batch.schema if f.name not in exclude and _fits_tf_example(f.type)]
     serialized = pa.array(serialize_examples(batch, columns) if batch.num_rows else [], type=pa.binary())
-    return batch.append_column(EXAMPLES_INPUT, serialized)
+    return batch.append_column(name, serialized)
 
 
 def _fits_tf_example(arrow_type: pa.DataType) -> bool:
@@ -52,9 +56,10 @@ def _fits_tf_example(arrow_type: pa.DataType) -> bool:
 
 
 class ServingHandler(SavedModelHandler):
-    """`SavedModelHandler` that also feeds ``examples``-signature models (serialized raw rows).
+    """`SavedModelHandler` that also feeds models whose signature parses serialized tf.Examples.
 
-    ``exclude_columns`` are never serialized into the tf.Examples (e.g. the label).
+    ``exclude_columns`` are never serialized into the tf.Examples (e.g. the label);
+    every other keyword is `SavedModelHandler`'s (``signature_name``, ``max_batch_rows``, ...).
     """
 
     def __init__(self, model_path: str, *, exclude_columns: Sequence[str] = (), **kwargs: Any) -> None:
@@ -65,26 +70,12 @@ class ServingHandler(SavedModelHandler):
         self, batch: Sequence[pa.RecordBatch], model: ServingModel, inference_args: dict[str, Any] | None = None
     ) -> Iterable[pa.RecordBatch]:
         batch = list(batch)
-        if not batch or not takes_examples(model) or EXAMPLES_INPUT in batch[0].schema.names:
+        name = examples_input(model, batch[0].schema.names) if batch else None
+        if name is None:
             return super().run_inference(batch, model, inference_args)
-        fed = [_with_serialized_examples(b, self._exclude) for b in batch]
+        fed = [_with_serialized_examples(b, self._exclude, name) for b in batch]
         results = super().run_inference(fed, model, inference_args)
-        return [r.remove_column(r.schema.get_field_index(EXAMPLES_INPUT)) for r in results]
-
-
-class Predict(beam.PTransform[PCollection[pa.RecordBatch], PCollection[pa.RecordBatch]]):
-    """Record batches → the same rows plus prediction columns (RunInference with `ServingHandler`).
-
-    `PredictRecordBatches` with the serialized-tf.Example case added; the
-    prediction column naming is the same (``prediction`` for a single output).
-    """
-
-    def __init__(self, model_path: str, *, exclude_columns: Sequence[str] = (), max_batch_rows: int = 65_536) -> None:
-        super().__init__()
-        self._handler = ServingHandler(model_path, exclude_columns=exclude_columns, max_batch_rows=max_batch_rows)
-
-    def expand(self, batches: PCollection[pa.RecordBatch]) -> PCollection[pa.RecordBatch]:
-        return batches | "RunInference" >> RunInference(self._handler)
+        return [r.remove_column(r.schema.get_field_index(name)) for r in results]
 
 
 class AddTransformedLabel(beam.DoFn):

@@ -38,8 +38,9 @@ def BulkInferrer(
     max_batch_rows: int = 8192,
 ) -> None:
     """Predict every row of ``splits`` (default: all of the Examples' splits)."""
-    from beam_ml.components._serving import Predict
+    from beam_ml.components._serving import ServingHandler
     from beam_ml.components.examples_io import read_split
+    from beam_ml.transforms.inference import PredictRecordBatches
     from beam_ml.transforms.ingestion import WriteExamples
 
     if model is None:
@@ -59,7 +60,7 @@ def BulkInferrer(
     with ctx.beam_pipeline() as pipeline:
         predicted = {
             split: read_split(pipeline, examples, split)
-            | f"Predict[{split}]" >> Predict(path, max_batch_rows=max_batch_rows)
+            | f"Predict[{split}]" >> PredictRecordBatches(ServingHandler(path, max_batch_rows=max_batch_rows))
             for split in names
         }
         _ = predicted | "Write" >> WriteExamples(inference_result.uri)

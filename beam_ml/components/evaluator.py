@@ -139,6 +139,7 @@ def Evaluator(
     weight_column: str | None = None,
     decision_threshold: float | None = None,
     output_kind: Literal["probabilities", "logits"] | None = None,
+    signature_name: str = "serving_default",
     max_batch_rows: int = 8192,
     metrics_config: MetricsConfig | None = None,
 ) -> None:
@@ -147,7 +148,10 @@ def Evaluator(
     slice_features: one slice per value of each named feature; a list of names
       slices by their combinations. "Overall" is always computed.
     label_from_transform: the label is not a column of the examples but an output of the
-      candidate model's ``transform_features`` signature (a label the preprocessing derives).
+      candidate model's ``transform_features`` signature (a label the preprocessing derives;
+      TFX's ``eval_config`` says ``preprocessing_function_names=["transform_features"]``).
+    signature_name: the signature that predicts (TFX's ``ModelSpec.signature_name``), fed
+      serialized tf.Examples or feature columns, whichever it takes.
     thresholds: ``ValueThreshold`` (absolute bounds) and ``ChangeThreshold``
       (how much worse than the baseline) from ``beam_ml.transforms.thresholds``.
     metrics_config: every setting of the metrics (``num_thresholds`` of the AUC curves,
@@ -159,9 +163,10 @@ def Evaluator(
     """
     import apache_beam as beam
 
-    from beam_ml.components._serving import AddTransformedLabel, Predict
+    from beam_ml.components._serving import AddTransformedLabel, ServingHandler
     from beam_ml.components._writers import WriteJson
     from beam_ml.components.examples_io import read_split
+    from beam_ml.transforms.inference import PredictRecordBatches
     from beam_ml.transforms.metrics import ComputeMetrics
 
     if split not in examples.splits:
@@ -185,7 +190,9 @@ def Evaluator(
         for role, artifact in models.items():
             _ = (
                 rows
-                | f"Predict[{role}]" >> Predict(artifact.serving_uri, exclude_columns=[label], max_batch_rows=max_batch_rows)
+                | f"Predict[{role}]" >> PredictRecordBatches(ServingHandler(
+                    artifact.serving_uri, signature_name=signature_name, exclude_columns=[label],
+                    max_batch_rows=max_batch_rows))
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
                 | f"Metrics[{role}]" >> ComputeMetrics(configs[role])
                 | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
-from beam_ml.components._model_io import takes_examples, write_json
+from beam_ml.components._model_io import examples_input, write_json
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
 
@@ -181,10 +181,11 @@ def _convert_and_check(saved_model: str, canary: pa.Table) -> tuple[bytes, dict[
     handler = ServingHandler(saved_model)
     model = handler.load_model()
     batch = canary.combine_chunks().to_batches()[0]
-    if takes_examples(model):
+    examples_name = examples_input(model, batch.schema.names)
+    if examples_name is not None:
         from beam_ml.training import serialize_examples
 
-        features = {"examples": np.array(serialize_examples(batch), dtype=object)}
+        features = {examples_name: np.array(serialize_examples(batch), dtype=object)}
     else:
         features = {spec.name: _feature_array(batch.column(spec.name), spec, _default_fill(spec.dtype)) for spec in model.inputs}
     expected = model(features)

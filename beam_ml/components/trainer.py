@@ -9,7 +9,10 @@
 for the train and eval splits, the ``tft.TFTransformOutput``, the schema,
 hyperparameters, step counts, ``serving_model_dir`` and ``model_run_dir``
 (TensorBoard logs). The module exports with
-``beam_ml.training.export_serving_model``.
+``beam_ml.training.export_serving_model``, or saves a SavedModel there itself
+as TFX module files do (``model.save``/``tf.saved_model.save`` with their own
+signatures); whether the model outputs logits or probabilities is then read
+from the saved graph (``beam_ml.training.saved_output_kind``).
 
 Outputs:
 - ``model``: a SavedModel in ``<uri>/Format-Serving`` (TFX's layout) whose
@@ -58,7 +61,7 @@ def Trainer(
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
     from beam_ml.local_copies import local_output
-    from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind
+    from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind, saved_output_kind
 
     examples.require_rows([train_split, eval_split], "Trainer")
     values = dict(hyperparameter_values or {})
@@ -88,9 +91,9 @@ def Trainer(
         if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
             raise RuntimeError(
                 f"{run_fn} did not export a SavedModel to fn_args.serving_model_dir ({serving_model_dir}); "
-                "call beam_ml.training.export_serving_model"
+                "call beam_ml.training.export_serving_model, or save a SavedModel there"
             )
-        output_kind = read_output_kind(serving_model_dir)
+        output_kind = read_output_kind(serving_model_dir) or saved_output_kind(serving_model_dir)
     model.properties.update({"format": "SavedModel", "serving_dir": SERVING_DIR})
     if label_key is not None:
         model.properties["label_key"] = label_key

@@ -103,6 +103,70 @@ def test_an_importable_tfx_is_used_and_beam_ml_installs_none_of_its_names(tmp_pa
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
 
 
+TFX_TRANSFORM_MODULE = """
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def _dense(tensor, default):
+    if isinstance(tensor, tf.sparse.SparseTensor):
+        tensor = tf.sparse.to_dense(tf.SparseTensor(tensor.indices, tensor.values, [tensor.dense_shape[0], 1]), default)
+    return tf.squeeze(tensor, axis=1)
+
+
+def preprocessing_fn(inputs):
+    outputs = {name + "_xf": tft.scale_to_z_score(tf.cast(_dense(inputs[name], 0), tf.float32)) for name in NUMERIC}
+    outputs["species_xf"] = tft.compute_and_apply_vocabulary(_dense(inputs["species"], ""), vocab_filename="species")
+    return outputs
+
+
+def fn_args_type_name():
+    return tfx.components.FnArgs.__name__ + " " + FnArgs.__module__
+"""
+
+
+def test_functions_of_a_tfx_user_module_unpickle_in_a_process_that_never_loaded_it(tmp_path):
+    """Beam ships a user module's functions to worker processes by pickling them; there the module's
+    name (``beam_ml_user_<hash>``) is not importable and nothing installed the ``tfx`` hook."""
+    from apache_beam.internal import pickler
+
+    from beam_ml.dsl import UserModule
+
+    module_path = tmp_path / "tfx_transform.py"
+    module_path.write_text(TFX_TRANSFORM_MODULE)
+    (tmp_path / "fn.pickle").write_bytes(pickler.dumps(UserModule(str(module_path)).get("fn_args_type_name")))
+    result = _run_python(
+        f"""
+        from apache_beam.internal import pickler
+        from pathlib import Path
+        fn = pickler.loads(Path({str(tmp_path / "fn.pickle")!r}).read_bytes())
+        print(fn())
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "FnArgs beam_ml.training"
+
+
+def test_a_tfx_transform_module_runs_on_multi_process_beam_workers(tmp_path):
+    """DirectRunner's multi_processing mode runs tf.Transform's DoFns, which hold the module's
+    preprocessing_fn, in other processes."""
+    from beam_ml.components.transform import Transform
+
+    module_path = tmp_path / "tfx_transform.py"
+    module_path.write_text(TFX_TRANSFORM_MODULE)
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=str(module_path))
+    runner = LocalDagRunner(beam_args=["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    result = runner.run(Pipeline("multi", str(tmp_path / "root"), [gen, transform]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    assert result.outputs("Transform")["transformed_examples"].properties["split_rows"] == {"train": 229, "eval": 115}
+
+
 def test_fn_args_have_tfx_names_and_defaults_and_a_data_accessor_over_parquet(tmp_path):
     import tensorflow as tf
     from test_transform import write_examples, write_schema_for
@@ -187,14 +251,24 @@ def test_a_module_written_against_tfx_tunes_and_trains_a_penguin_classifier(tmp_
     assert accuracy == pytest.approx(overall["accuracy"], abs=1e-9)
 
 
-def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_path):
+def test_a_tf_keras_module_that_saves_its_model_as_tfx_does_is_evaluated_validated_inferred_and_pushed(tmp_path):
     """TFX 1.x module files build Keras 2 models with ``tf.keras`` (tf_keras once tensorflow_transform
-    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras, the Trainer
-    exports them like Keras 3 models."""
+    sets TF_USE_LEGACY_KERAS); the Tuner searches them with keras-tuner on tf_keras. Their run_fn
+    saves the model itself (``model.save(..., signatures=...)``, a serving signature that parses
+    serialized tf.Examples): the Trainer reads from the saved graph that it outputs logits, and the
+    Evaluator, InfraValidator, BulkInferrer and Pusher feed it tf.Examples serialized from the rows."""
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+
+    from beam_ml.components.bulk_inferrer import BulkInferrer
     from beam_ml.components.evaluator import Evaluator, load_metrics
+    from beam_ml.components.infra_validator import InfraValidator
+    from beam_ml.components.pusher import Pusher
     from beam_ml.components.trainer import Trainer
     from beam_ml.components.transform import Transform
     from beam_ml.components.tuner import Tuner
+    from beam_ml.training import serialize_examples
+    from beam_ml.transforms.thresholds import ValueThreshold
 
     gen = PenguinExamples()
     transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
@@ -204,27 +278,85 @@ def test_a_tf_keras_module_tunes_trains_exports_and_is_evaluated_as_logits(tmp_p
                 "eval_steps": 4}
     tuner = Tuner(**training, train_steps=30)
     trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=200)
-    evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="species_xf",
-                          label_from_transform=True, task="multiclass")
-    result = LocalDagRunner().run(
-        Pipeline("keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator]))
+    model = trainer.outputs.model
+    evaluator = Evaluator(examples=gen.outputs.examples, model=model, label="species_xf",
+                          label_from_transform=True, task="multiclass", signature_name="serving_default",
+                          thresholds=[ValueThreshold("accuracy", lower_bound=0.9)])
+    infra = InfraValidator(model=model, examples=gen.outputs.examples)
+    bulk = BulkInferrer(examples=gen.outputs.examples, model=model)
+    pusher = Pusher(model=model, model_blessing=evaluator.outputs.blessing, infra_blessing=infra.outputs.blessing,
+                    destination=str(tmp_path / "serving"))
+    result = LocalDagRunner().run(Pipeline(
+        "keras2", str(tmp_path / "root"), [gen, transform, tuner, trainer, evaluator, infra, bulk, pusher]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     best = result.outputs("Tuner")["best_hyperparameters"]
     trials = json.loads(Path(best.uri, "trials.json").read_text())
     assert len(trials) == 2 and all(t["score"] is not None for t in trials)
     keras_module = Path(result.outputs("Trainer")["model_run"].uri, "keras_module.txt").read_text()
     assert keras_module.startswith("tf_keras"), keras_module
+    model_uri = result.outputs("Trainer")["model"].uri
+    assert (Path(model_uri) / "Format-Serving" / "keras_metadata.pb").is_file()  # saved by tf_keras, not by us
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "logits"
     overall = load_metrics(result.outputs("Evaluator")["evaluation"])["Overall"]
     assert overall["accuracy"] >= 0.9 and overall["log_loss"] < 0.5, overall
+    assert result.outputs("Evaluator")["blessing"].properties["blessed"] is True
+
+    infra_blessing = result.outputs("InfraValidator")["blessing"]
+    assert infra_blessing.properties["blessed"] is True, infra_blessing.properties["reason"]
+    assert infra_blessing.properties["outputs"] == {"prediction": [16, 3]}
+
+    eval_rows = penguin_splits()["eval"]
+    saved = tf.saved_model.load(str(Path(model_uri) / "Format-Serving"))
+    inferred = pq.read_table(Path(result.outputs("BulkInferrer")["inference_result"].uri) / "Split-eval")
+    assert inferred.num_rows == eval_rows.num_rows
+    assert sorted(inferred.column("species").to_pylist()) == sorted(eval_rows.column("species").to_pylist())
+    rows = inferred.select(eval_rows.column_names)
+    expected = saved.signatures["serving_default"](examples=tf.constant(serialize_examples(rows)))["output_0"].numpy()
+    got = np.array(inferred.column("prediction").to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+    pushed = result.outputs("Pusher")["pushed_model"].properties
+    assert pushed["pushed"] is True, pushed["reason"]
+    reloaded = tf.saved_model.load(pushed["destination"])
+    again = reloaded.signatures["serving_default"](examples=tf.constant(serialize_examples(rows)))["output_0"]
+    np.testing.assert_allclose(again.numpy(), expected, rtol=1e-6)
+
+
+def test_a_seeded_tf_keras_tuner_fn_gives_the_same_trials_in_every_run(tmp_path):
+    """The tf.keras search runs in a child process; a seed the tuner_fn sets there fixes each trial's
+    initial weights, so identical runs pick the same best values (unseeded, scores differed by 0.1)."""
+    from beam_ml.components.transform import Transform
+    from beam_ml.components.tuner import Tuner
+
+    gen = PenguinExamples()
+    transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
+    tuners = [
+        Tuner(examples=transform.outputs.transformed_examples, transform_graph=transform.outputs.transform_graph,
+              module_file=str(MODULES / "tfx_style_penguin_keras2.py"), label_key="species_xf", train_steps=30,
+              eval_steps=4, custom_config={"run": run}).with_id(f"Tuner{run}")  # custom_config: not cached
+        for run in range(2)
+    ]
+    result = LocalDagRunner().run(Pipeline("seeded", str(tmp_path / "root"), [gen, transform, *tuners]))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    trials = [json.loads(Path(result.outputs(tuner.id)["best_hyperparameters"].uri, "trials.json").read_text())
+              for tuner in tuners]
+    assert [(t["values"], t["score"]) for t in trials[0]] == [(t["values"], t["score"]) for t in trials[1]]
+    assert all(t["score"] is not None for t in trials[0])
 
 
 @pytest.mark.slow
 def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(shared_data, tmp_path):
     """TFX's taxi task (is the tip over 20% of the fare?) from a module file written against TFX's API:
-    its preprocessing_fn derives the label, its tuner_fn and run_fn read fn_args in TFX's names."""
+    its preprocessing_fn derives the label, its tuner_fn and run_fn read fn_args in TFX's names, and
+    its run_fn saves a Keras 3 model with ``tf.saved_model.save`` and its own tf.Example signature,
+    which InfraValidator, BulkInferrer and Pusher serve."""
+    import pyarrow.parquet as pq
+
+    from beam_ml.components.bulk_inferrer import BulkInferrer
     from beam_ml.components.evaluator import Evaluator, load_metrics
     from beam_ml.components.example_gen import ExampleGen
+    from beam_ml.components.infra_validator import InfraValidator
+    from beam_ml.components.pusher import Pusher
     from beam_ml.components.schema_gen import SchemaGen
     from beam_ml.components.statistics_gen import StatisticsGen
     from beam_ml.components.trainer import Trainer
@@ -243,9 +375,13 @@ def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(sh
     trainer = Trainer(**training, hyperparameters=tuner.outputs.best_hyperparameters, train_steps=400)
     evaluator = Evaluator(examples=gen.outputs.examples, model=trainer.outputs.model, label="tipped_over_20pct",
                           label_from_transform=True, task="binary")
+    infra = InfraValidator(model=trainer.outputs.model, examples=gen.outputs.examples)
+    bulk = BulkInferrer(examples=gen.outputs.examples, model=trainer.outputs.model, splits=["eval"])
+    pusher = Pusher(model=trainer.outputs.model, model_blessing=evaluator.outputs.blessing,
+                    infra_blessing=infra.outputs.blessing, destination=str(tmp_path / "serving"))
     result = LocalDagRunner().run(Pipeline(
         "tfx_style_taxi", str(tmp_path / "root"),
-        [gen, statistics, schema, transform, tuner, trainer, evaluator]))
+        [gen, statistics, schema, transform, tuner, trainer, evaluator, infra, bulk, pusher]))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     assert result.outputs("Trainer")["model"].properties["output_kind"] == "probabilities"
     trials = json.loads(Path(result.outputs("Tuner")["best_hyperparameters"].uri, "trials.json").read_text())
@@ -256,3 +392,10 @@ def test_a_tfx_style_keras3_taxi_module_tunes_trains_and_predicts_big_tippers(sh
     assert overall["accuracy"] >= 0.7, overall
     # About 77% of trips are not big tippers: the model must beat always answering "no".
     assert overall["accuracy"] >= (1 - overall["mean_label"]) + 0.05 and overall["auc_roc"] >= 0.85, overall
+    assert result.outputs("InfraValidator")["blessing"].properties["outputs"] == {"prediction": [16]}
+    inferred = pq.read_table(Path(result.outputs("BulkInferrer")["inference_result"].uri) / "Split-eval")
+    assert inferred.num_rows == eval_rows
+    predictions = inferred.column("prediction").to_numpy()
+    assert np.all((predictions >= 0) & (predictions <= 1))
+    assert abs(float(np.mean(predictions)) - overall["mean_prediction"]) < 1e-4
+    assert result.outputs("Pusher")["pushed_model"].properties["pushed"] is True

@@ -321,8 +321,20 @@ def test_serialized_examples_carry_list_features_and_leave_out_nested_ones() -> 
         "grid": pa.array([[[1]], None, []], pa.list_(pa.list_(pa.int64()))),
         "c": pa.array([{"f": 1}, None, {"f": 2}]),
     })
-    serialized = _with_serialized_examples(batch, exclude=()).column("examples").to_pylist()
+    serialized = _with_serialized_examples(batch, exclude=(), name="examples").column("examples").to_pylist()
     decoded = ExamplesToRecordBatchDecoder().DecodeBatch(serialized)
     assert sorted(decoded.schema.names) == ["tags", "x"]
     assert decoded.column("tags").to_pylist() == [[b"a", b"b"], [], None]
     assert decoded.column("x").to_pylist() == [[1.5], None, [2.0]]
+
+
+def test_predict_record_batches_takes_a_model_handler_with_its_own_settings() -> None:
+    """Components pass a ModelHandler (ours feeds serialized tf.Examples too); settings beside one
+    would be dropped silently, so they are refused."""
+    handler = SavedModelHandler("/nonexistent/model", max_batch_rows=16)
+    assert PredictRecordBatches(handler)._handler is handler
+    with pytest.raises(TypeError, match="max_batch_rows"):
+        PredictRecordBatches(handler, max_batch_rows=8)
+    built = PredictRecordBatches("/nonexistent/model", signature_name="other", max_batch_rows=8)._handler
+    assert isinstance(built, SavedModelHandler) and built._signature_name == "other"
+    assert built.batch_elements_kwargs()["max_batch_size"] == 8

@@ -3,7 +3,11 @@
 ``preprocessing_fn`` derives the label (did the tip exceed 20% of the fare?) and the model's
 features; ``tuner_fn`` and ``run_fn`` read the transformed examples through
 ``fn_args.data_accessor.tf_dataset_factory`` with ``tfxio.TensorFlowDatasetOptions``, find the
-transform output at ``fn_args.transform_graph_path`` and export to ``fn_args.serving_model_dir``.
+transform output at ``fn_args.transform_graph_path`` and save to ``fn_args.serving_model_dir``
+themselves, as TFX's native-Keras taxi module does (with Keras 3: ``tf.saved_model.save`` of a
+``tf.Module`` holding the model and the transform layer): ``serving_default`` takes serialized
+``tf.Example``s (``examples``) of raw rows without the label's source column and returns
+``{"outputs": ...}``; ``transform_features`` gives the transformed features, label included.
 The model ends in a sigmoid, so the Evaluator reads probabilities.
 """
 
@@ -13,8 +17,6 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
-
-from beam_ml.training import export_serving_model
 
 LABEL_KEY = "tipped_over_20pct"
 FARE_KEY, TIPS_KEY = "fare", "tips"
@@ -139,4 +141,32 @@ def run_fn(fn_args: tfx.components.FnArgs):
         epochs=1,
         verbose=0,
     )
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, label_key=TIPS_KEY)
+    serving = tf.Module()
+    serving.model = model
+    serving.tft_layer = tf_transform_output.transform_features_layer()
+    signatures = {
+        "serving_default": _tf_examples_serving_signature(serving, tf_transform_output),
+        "transform_features": _transform_features_signature(serving, tf_transform_output),
+    }
+    tf.saved_model.save(serving, fn_args.serving_model_dir, signatures=signatures)
+
+
+def _tf_examples_serving_signature(serving, tf_transform_output):
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def serve_tf_examples_fn(serialized_tf_example):
+        raw_feature_spec = tf_transform_output.raw_feature_spec()
+        raw_feature_spec.pop(TIPS_KEY)  # the label's source: unknown when a trip is served
+        raw_features = tf.io.parse_example(serialized_tf_example, raw_feature_spec)
+        transformed_features = serving.tft_layer(raw_features)
+        return {"outputs": serving.model(transformed_features)}
+
+    return serve_tf_examples_fn
+
+
+def _transform_features_signature(serving, tf_transform_output):
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def transform_features_fn(serialized_tf_example):
+        raw_features = tf.io.parse_example(serialized_tf_example, tf_transform_output.raw_feature_spec())
+        return serving.tft_layer(raw_features)
+
+    return transform_features_fn
