@@ -5,7 +5,9 @@
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
     beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
-    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both]
+    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format tree|dot]
+    beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL)
+    beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
     beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
     beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
@@ -120,6 +122,22 @@ def _parser() -> argparse.ArgumentParser:
     lineage.add_argument("--direction", choices=["up", "down", "both"], default="both")
     store_flags(lineage)
     lineage.set_defaults(handler=_cmd_lineage)
+
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML file of a run's results",
+        description="The run's graph and timeline, each execution, and the views of every artifact it "
+        "produced (statistics, schema, anomalies, evaluation, ...), in one HTML file that needs no network.",
+    )
+    report.add_argument("run_id", type=int)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    store_flags(report)
+    report.set_defaults(handler=_cmd_report)
+
+    ui = commands.add_parser("ui", help="browse the store in a local, read-only web app")
+    store_flags(ui)
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(handler=_cmd_ui)
 
     def dataflow_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
         p.add_argument("--project", required=required, help="the job's Google Cloud project")
@@ -447,6 +465,31 @@ def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
 
             add_down(tree, downstream(store, args.artifact_id), None)
             console.print(tree)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.views.report import run_report
+
+    started = time.perf_counter()
+    with _open_store(args) as store:
+        try:
+            store.get_run(args.run_id)
+        except KeyError as error:
+            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
+        html = run_report(store, args.run_id)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    size = os.path.getsize(args.out)
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.ui import serve
+
+    with _open_store(args) as store:
+        serve(store, host=args.host, port=args.port)
     return 0
 
 
