@@ -49,3 +49,28 @@ def penguin_data_run_postgres(tmp_path_factory, postgres) -> RecordedRun:
     result = LocalDagRunner(metadata_url=url).run(penguin_example().create_data_pipeline(str(root)))
     assert result.state == "COMPLETE", result.failed and result.failed.error
     return RecordedRun(root, url, result.run_id)
+
+
+@pytest.fixture(scope="session")
+def adelie_statistics(penguin_run, tmp_path_factory) -> tuple[int, int]:
+    """(the penguin run's Statistics id, the id of Statistics of the Adelie penguins only) in one store.
+
+    The data stages run again, in the penguin run's store, on the Adelie rows:
+    a second run whose statistics differ (one species, other sizes).
+    """
+    import csv
+
+    example = penguin_example()
+    with open(example.penguins_csv(), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    path = tmp_path_factory.mktemp("adelie") / "adelie.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["species"] == "Adelie")
+    result = LocalDagRunner().run(example.create_data_pipeline(str(penguin_run.root), data=str(path)))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    with penguin_run.store() as store:
+        first = next(a for e in store.executions_of_run(penguin_run.run_id) if e.component_id == "StatisticsGen"
+                     for a in store.outputs_of(e.id).values())
+    return first.id, result.outputs("StatisticsGen")["statistics"].id
