@@ -14,12 +14,21 @@ components it depends on (run earlier in this context), so those are served
 from cache and the run is recorded in the store like any other (``beam-ml
 ui`` and ``report`` show it). ``ctx.show(...)`` returns the views of
 ``beam_ml.views``, which a notebook displays through ``_repr_html_``.
+
+Components run with Beam's notebook detection turned off (``_beam_as_in_a_script``):
+inside IPython, Beam relabels every transform through its interactive runner
+package, which fails to import next to pandas 3 (``apache_beam.dataframe``
+reads ``pandas.DataFrame.first``, removed in pandas 3), and would keep
+pipelines off Prism. A component runs the same in a notebook as in ``beam-ml run``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 from beam_ml.dsl import Channel, Node, Pipeline
 from beam_ml.metadata.store import ArtifactRecord, MetadataStore, sqlite_url_for_root
@@ -74,7 +83,8 @@ class InteractiveContext:
             raise ValueError(f"{component.id} reads outputs of {', '.join(missing)}: ctx.run() those first")
         self._nodes[component.id] = component
         pipeline = Pipeline(self.pipeline_name, self.pipeline_root, self._closure(component), self.metadata_url)
-        result = LocalDagRunner(beam_args=self.beam_args, metadata_url=self.metadata_url).run(pipeline)
+        with _beam_as_in_a_script():
+            result = LocalDagRunner(beam_args=self.beam_args, metadata_url=self.metadata_url).run(pipeline)
         for node_id, node in result.nodes.items():
             if node.outputs:
                 self._outputs[node_id] = dict(node.outputs)
@@ -135,3 +145,16 @@ class InteractiveContext:
             if kinds == {"ModelEvaluation"}:
                 return compare_evaluations(artifacts)
         raise TypeError(f"compare takes Statistics or ModelEvaluations of one type, got {sorted(kinds)}")
+
+
+@contextlib.contextmanager
+def _beam_as_in_a_script() -> Iterator[None]:
+    """Beam's ``is_in_ipython`` answers False, wherever Beam imported it (see the module's docstring)."""
+    import apache_beam.pipeline
+    import apache_beam.runners.direct.direct_runner
+    import apache_beam.utils.interactive_utils
+
+    with contextlib.ExitStack() as stack:
+        for module in (apache_beam.utils.interactive_utils, apache_beam.pipeline, apache_beam.runners.direct.direct_runner):
+            stack.enter_context(mock.patch.object(module, "is_in_ipython", lambda: False))
+        yield

@@ -146,6 +146,10 @@ def lineage_graph(store: MetadataStore, artifact_id: int, direction: str = "both
                     graph.artifacts[child.id] = child
                     graph.outputs.add((consumer.id, child.id, name))
                     pending.append(child)
+    for execution_id in graph.executions:  # every input an execution of the graph read from an artifact of the graph
+        for name, artifact in store.inputs_of(execution_id).items():
+            if artifact.id in graph.artifacts:
+                graph.inputs.add((artifact.id, execution_id, name))
     return graph
 
 

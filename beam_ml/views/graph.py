@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Horizontal room per layer, enough for a component name under its node.
+LAYER_PIXELS = 120
+
 
 @dataclass
 class Node:
@@ -63,13 +66,17 @@ def graph_figure(nodes: list[Node], edges: list[tuple[str, str]]):
         group = [n for n in nodes if n.symbol == symbol]
         figure.add_scatter(
             x=[position[n.key][0] for n in group], y=[position[n.key][1] for n in group],
-            mode="markers+text", text=[n.label for n in group], textposition="bottom center",
+            mode="markers+text", text=[n.label for n in group],
+            # neighbouring layers put their labels above and below, so long names do not run into each other
+            textposition=["bottom center" if position[n.key][0] % 2 == 0 else "top center" for n in group],
             hovertext=[n.hover for n in group], hoverinfo="text", customdata=[n.link or "" for n in group],
             marker={"size": 18, "color": [n.color for n in group], "symbol": symbol, "line": {"width": 1, "color": "#37474f"}},
             showlegend=False,
         )
+    width = max(depth.values(), default=0) + 1
     figure.update_layout(
-        xaxis={"visible": False, "range": [-0.5, max(depth.values(), default=0) + 0.5]},
+        xaxis={"visible": False, "range": [-0.5, width - 0.5]},
         yaxis={"visible": False, "range": [-max(column.values(), default=1) + 0.3, 0.7]},
+        width=max(500, LAYER_PIXELS * width),
     )
     return figure, max(column.values(), default=1)

@@ -19,7 +19,8 @@ from beam_ml import fs
 from beam_ml.metadata.store import ArtifactRecord
 from beam_ml.views.base import View, chart, render
 
-#: A relative change (of the mean: in units of the larger std; of a share: in percentage points / 100) worth a highlight.
+#: A change worth a highlight: of the mean, median or std in units of the larger std (min and max: five
+#: times that); of a category's share of its dataset as a fraction; of the missing share, a tenth of it.
 DIFFERENCE = 0.1
 _TOP = 10
 
@@ -135,8 +136,10 @@ def _differs(feature: FeatureStats, base: FeatureStats) -> set[str]:
         out.add("missing")  # a tenth of DIFFERENCE: one percentage point more rows missing
     if feature.kind == "numeric" and base.kind == "numeric":
         scale = max(feature.figures["std"] or 0.0, base.figures["std"] or 0.0) or 1.0
-        for key in ("mean", "median", "min", "max", "std"):
-            if abs((feature.figures[key] or 0.0) - (base.figures[key] or 0.0)) > DIFFERENCE * scale:
+        for key in ("mean", "median", "std", "min", "max"):
+            # the ends of the range move with every sample: they count from five times as far
+            allowed = DIFFERENCE * scale * (5 if key in ("min", "max") else 1)
+            if abs((feature.figures[key] or 0.0) - (base.figures[key] or 0.0)) > allowed:
                 out.add(key)
     if feature.kind == "categorical" and base.kind == "categorical":
         if feature.figures["unique"] != base.figures["unique"]:
