@@ -5,7 +5,7 @@
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
     beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
-    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format tree|dot]
+    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format text|dot]
     beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL)
     beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
@@ -120,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     lineage = commands.add_parser("lineage", help="what an artifact came from and what came from it")
     lineage.add_argument("artifact_id", type=int)
     lineage.add_argument("--direction", choices=["up", "down", "both"], default="both")
+    lineage.add_argument("--format", choices=["text", "dot"], default="text",
+                         help="text: each step and artifact once; dot: the graph for Graphviz (dot -Tsvg)")
     store_flags(lineage)
     lineage.set_defaults(handler=_cmd_lineage)
 
@@ -425,46 +427,42 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
-    from rich.tree import Tree
+    """Each step and each artifact once: a graph (``--format dot`` for Graphviz), not a tree that repeats ancestors."""
+    from beam_ml.metadata.lineage import lineage_graph
 
-    from beam_ml.metadata.lineage import downstream, upstream
-
-    def label(artifact) -> str:
-        return f"[bold]{artifact.type_name}[/] {artifact.id} [dim]{artifact.state} {artifact.uri}[/]"
-
-    console = _console()
     with _open_store(args) as store:
         try:
-            store.get_artifact(args.artifact_id)
+            graph = lineage_graph(store, args.artifact_id, args.direction)
         except KeyError as error:
             raise CliError(str(error.args[0])) from error
-        if args.direction in ("up", "both"):
-            tree = Tree(f"made from (upstream of artifact {args.artifact_id})")
+    if args.format == "dot":
+        print(graph.to_dot())
+        return 0
+    console = _console()
 
-            def add_up(branch: Tree, node, arg: str | None) -> None:
-                prefix = f"{arg}: " if arg else ""
-                child = branch.add(prefix + label(node.artifact))
-                if node.producer is not None:
-                    step = child.add(f"← {node.producer.component_id} [dim](execution {node.producer.id}, run {node.producer.run_id})[/]")
-                    for name, parent in node.inputs.items():
-                        add_up(step, parent, name)
+    def ref(name: str, artifact) -> str:
+        return f"{name}: [bold]{artifact.type_name} {artifact.id}[/]"
 
-            add_up(tree, upstream(store, args.artifact_id), None)
-            console.print(tree)
-        if args.direction in ("down", "both"):
-            tree = Tree(f"made from it (downstream of artifact {args.artifact_id})")
+    def steps(title: str, arrow: str, ids: list[int]) -> None:
+        if not ids:
+            return
+        console.print(title)
+        for execution_id in ids:
+            e = graph.executions[execution_id]
+            reads = ", ".join(ref(n, a) for n, a in graph.reads(e.id)) or "-"
+            writes = ", ".join(ref(n, a) for n, a in graph.writes(e.id)) or "-"
+            cached = " cached" if e.state == "CACHED" else ""
+            console.print(f"  {arrow} {e.component_id} [dim](execution {e.id}, run {e.run_id}{cached})[/]: "
+                          f"reads {reads}; writes {writes}")
 
-            def add_down(branch: Tree, node, arg: str | None) -> None:
-                prefix = f"{arg}: " if arg else ""
-                child = branch.add(prefix + label(node.artifact))
-                for execution, outputs in node.consumers:
-                    cached = " cached" if execution.state == "CACHED" else ""
-                    step = child.add(f"→ {execution.component_id} [dim](execution {execution.id}, run {execution.run_id}{cached})[/]")
-                    for name, out in outputs.items():
-                        add_down(step, out, name)
-
-            add_down(tree, downstream(store, args.artifact_id), None)
-            console.print(tree)
+    up = sorted(graph.upstream_executions)
+    steps(f"made from (upstream of artifact {args.artifact_id}):", "←", up)
+    steps(f"made from it (downstream of artifact {args.artifact_id}):", "→",
+          sorted(set(graph.executions) - set(up)))
+    console.print("artifacts:")
+    for artifact in sorted(graph.artifacts.values(), key=lambda a: a.id):
+        mark = " [bold](this one)[/]" if artifact.id == args.artifact_id else ""
+        console.print(f"  [bold]{artifact.type_name} {artifact.id}[/]{mark} [dim]{artifact.state} {artifact.uri}[/]")
     return 0
 
 

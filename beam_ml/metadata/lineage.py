@@ -92,6 +92,14 @@ class LineageGraph:
     inputs: set[tuple[int, int, str]] = field(default_factory=set)
     #: (execution id, artifact id, argument name): the execution wrote (or, cached, reused) the artifact.
     outputs: set[tuple[int, int, str]] = field(default_factory=set)
+    #: The executions the root was made from (the rest were made from it).
+    upstream_executions: set[int] = field(default_factory=set)
+
+    def reads(self, execution_id: int) -> list[tuple[str, ArtifactRecord]]:
+        return sorted(((n, self.artifacts[a]) for a, e, n in self.inputs if e == execution_id), key=lambda p: p[1].id)
+
+    def writes(self, execution_id: int) -> list[tuple[str, ArtifactRecord]]:
+        return sorted(((n, self.artifacts[a]) for e, a, n in self.outputs if e == execution_id), key=lambda p: p[1].id)
 
     def to_dot(self) -> str:
         """The graph in Graphviz's DOT language: artifacts as boxes, executions as ellipses."""
@@ -129,6 +137,7 @@ def lineage_graph(store: MetadataStore, artifact_id: int, direction: str = "both
             graph.artifacts[artifact.id] = artifact
             if producer is not None:
                 graph.executions[producer.id] = producer
+                graph.upstream_executions.add(producer.id)
                 graph.outputs.add((producer.id, artifact.id, _edge_name(store.outputs_of(producer.id), artifact.id)))
                 for name, parent in store.inputs_of(producer.id).items():
                     graph.inputs.add((parent.id, producer.id, name))
