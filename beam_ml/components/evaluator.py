@@ -31,7 +31,9 @@ activation) decides, and "probabilities" when there is none.
 Outputs:
 - ModelEvaluation: ``metrics.json`` {slice: {metric: value}} for the candidate
   and, when there is a baseline, ``baseline_metrics.json`` in the same shape
-  (NaN written as null); properties ``overall``, ``baseline_overall``,
+  (NaN written as null); ``plots.json`` {slice: ROC/PR curves and calibration
+  per class, confusion matrix} for classification (``transforms.metrics.PlotData``);
+  properties ``overall``, ``baseline_overall``,
   ``slices``, ``model_id``, ``baseline_model_id``.
 - ModelBlessing: an empty ``BLESSED`` or ``NOT_BLESSED`` file (as TFX writes
   it); properties ``blessed``, ``reasons`` (one per failed threshold, naming
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+PLOTS_FILE = "plots.json"
 BASELINE_METRICS_FILE = "baseline_metrics.json"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 PREDICTION_COLUMN = "prediction"
@@ -158,7 +161,7 @@ def Evaluator(
     from beam_ml.components._writers import WriteJson
     from beam_ml.components.examples_io import read_split
     from beam_ml.training import serving_path
-    from beam_ml.transforms.metrics import ComputeMetrics, MetricsConfig
+    from beam_ml.transforms.metrics import ComputeMetrics, ComputePlots, MetricsConfig
 
     if split not in examples.splits:
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
@@ -185,13 +188,15 @@ def Evaluator(
         if label_from_transform:
             rows = rows | "TransformedLabel" >> beam.ParDo(AddTransformedLabel(serving_path(model.uri), label))
         for role, artifact in models.items():
-            _ = (
+            scored = (
                 rows
                 | f"Predict[{role}]" >> Predict(serving_path(artifact.uri), exclude_columns=[label], max_batch_rows=max_batch_rows)
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
-                | f"Metrics[{role}]" >> ComputeMetrics(configs[role])
-                | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
             )
+            _ = scored | f"Metrics[{role}]" >> ComputeMetrics(configs[role]) | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
+            if role == CANDIDATE:  # the plots of the views (beam_ml.views.evaluation)
+                _ = (scored | "Plots" >> ComputePlots(configs[role])
+                     | "WritePlots" >> beam.ParDo(WriteJson(fs.join(evaluation.uri, PLOTS_FILE))))
 
     results = {role: (read_json(paths[role]) if fs.exists(paths[role]) else {}) for role in models}
     for role, metrics in results.items():
@@ -248,3 +253,10 @@ def load_metrics(evaluation: ModelEvaluation | str, *, baseline: bool = False) -
     uri = evaluation if isinstance(evaluation, str) else evaluation.uri
     path = fs.join(uri, BASELINE_METRICS_FILE if baseline else METRICS_FILE)
     return _nan_for_none(read_json(path)) if fs.exists(path) else {}
+
+
+def load_plots(evaluation: ModelEvaluation | str) -> dict:
+    """{slice: PlotData's output} of a ModelEvaluation; {} when it has none (regression, or written before plots)."""
+    uri = evaluation if isinstance(evaluation, str) else evaluation.uri
+    path = fs.join(uri, PLOTS_FILE)
+    return read_json(path) if fs.exists(path) else {}

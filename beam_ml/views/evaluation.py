@@ -1,6 +1,8 @@
 """Evaluation, TFMA style: metrics overall and per slice, the baseline beside them, and the blessing decision.
 
-Reads ``metrics.json`` (and ``baseline_metrics.json``) of a ModelEvaluation;
+Reads ``metrics.json`` (and ``baseline_metrics.json``) of a ModelEvaluation,
+and ``plots.json`` for the ROC, precision-recall and calibration curves and the
+confusion matrix (classification);
 the blessing is the ModelBlessing the same Evaluator execution wrote, found
 through the store. Blessings, infra blessings and pushes have small views of
 their own.
@@ -42,8 +44,55 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _class_names(artifact: ArtifactRecord, count: int) -> list[str]:
+    vocabulary = artifact.properties.get("label_vocabulary") or []
+    if count == 1:  # binary: the curves are the positive class's
+        return [str(vocabulary[1]) if len(vocabulary) == 2 else "positive class"]
+    return [str(vocabulary[i]) if i < len(vocabulary) else f"class {i}" for i in range(count)]
+
+
+def _plot_charts(artifact: ArtifactRecord, plots: dict) -> list:
+    """ROC, precision-recall and calibration curves per class and the confusion matrix, of the Overall slice."""
+    import plotly.graph_objects as go
+
+    overall = plots.get("Overall") or {}
+    classes = overall.get("classes") or []
+    names = _class_names(artifact, len(classes))
+    charts = []
+    if classes:
+        roc, pr, calibration = go.Figure(), go.Figure(), go.Figure()
+        for name, c in zip(names, classes, strict=True):
+            if not c["positives"] or not c["negatives"]:
+                continue  # no curve for a class with no positives or no negatives
+            roc.add_scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=name)
+            pr.add_scatter(x=c["tpr"], y=c["precision"], mode="lines", name=name)
+            cal = c["calibration"]
+            calibration.add_scatter(
+                x=[(lo + hi) / 2 for lo, hi in zip(cal["bin_low"], cal["bin_high"], strict=True)], y=cal["observed"],
+                mode="lines+markers", name=name, text=[f"{n:g} examples" for n in cal["count"]],
+            )
+        roc.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#999"}, name="chance")
+        calibration.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#999"}, name="perfect")
+        roc.update_layout(title="ROC (Overall)", xaxis_title="false positive rate", yaxis_title="true positive rate")
+        pr.update_layout(title="precision-recall (Overall)", xaxis_title="recall", yaxis_title="precision")
+        calibration.update_layout(title="calibration (Overall)", xaxis_title="predicted score (bin)",
+                                  yaxis_title="share of positives")
+        charts += [chart(f, height=300, width=380) for f in (roc, pr, calibration)]
+    matrix = overall.get("confusion_matrix")
+    if matrix:
+        labels = _class_names(artifact, len(matrix)) if len(matrix) > 2 else ["0", "1"]
+        if len(matrix) == 2 and len(artifact.properties.get("label_vocabulary") or []) == 2:
+            labels = [str(v) for v in artifact.properties["label_vocabulary"]]
+        heat = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", texttemplate="%{z:.4~g}",
+                                    hovertemplate="true %{y}, predicted %{x}: %{z:.4~g}<extra></extra>"))
+        heat.update_layout(title="confusion matrix (Overall)", xaxis_title="predicted", yaxis_title="true",
+                           yaxis={"autorange": "reversed"})
+        charts.append(chart(heat, height=300, width=380))
+    return charts
+
+
 def evaluation_view(artifact: ArtifactRecord, store: MetadataStore | None = None) -> View:
-    from beam_ml.components.evaluator import load_metrics
+    from beam_ml.components.evaluator import load_metrics, load_plots
 
     candidate = load_metrics(artifact.uri)
     baseline = load_metrics(artifact.uri, baseline=True)
@@ -54,6 +103,7 @@ def evaluation_view(artifact: ArtifactRecord, store: MetadataStore | None = None
     html = render(
         "evaluation.html", props=artifact.properties, candidate=candidate, baseline=baseline,
         metric_names=metric_names, chart=chart(figure, height=260) if figure is not None else None,
+        plots=_plot_charts(artifact, load_plots(artifact.uri)),
         blessing=blessing.properties if blessing is not None else None,
     )
     return View(f"ModelEvaluation {artifact.id}", html)

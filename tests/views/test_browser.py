@@ -18,11 +18,11 @@ import pytest
 
 from beam_ml.run import main
 
-#: Per chart: its traces' point count and the SVG marks Plotly drew (points, bars, lines).
+#: Per chart: its traces' point count and the SVG marks Plotly drew (points, bars, lines, heatmap images).
 CHART_POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
     id: el.id,
     points: el.data.reduce((n, t) => n + ((t.x || []).filter(v => v !== null).length), 0),
-    marks: el.querySelectorAll('.point, .bars path, .scatterlayer .js-line').length,
+    marks: el.querySelectorAll('.point, .bars path, .scatterlayer .js-line, .hm image').length,
 }))"""
 
 

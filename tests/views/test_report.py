@@ -66,6 +66,10 @@ def test_report_of_the_penguin_run_is_one_offline_file_with_every_view(penguin_r
     # Evaluation: overall and per-slice rows, and the blessing with its verdict.
     assert 'data-slice="Overall"' in html and 'data-slice="island=Biscoe"' in html
     assert "BLESSED" in html
+    # ... and its curves, calibration and the 3x3 confusion matrix of the species, drawn from plots.json.
+    for title in ("ROC (Overall)", "precision-recall (Overall)", "calibration (Overall)", "confusion matrix (Overall)"):
+        assert title in html
+    assert re.search(r'"x":\["Adelie","Chinstrap","Gentoo"\],"y":\["Adelie","Chinstrap","Gentoo"\]', html)
     # Links inside the file are anchors that exist in it.
     for anchor in set(re.findall(r'href="#([\w-]+)"', html)):
         assert f'id="{anchor}"' in html, anchor
