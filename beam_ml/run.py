@@ -252,6 +252,9 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
         f"({ran} ran, {cached} from cache); root {pipeline.root}"
     )
     _print_summaries(result)
+    if result.state == "COMPLETE":
+        print(f"  see them: beam-ml show ARTIFACT_ID {store_flag}; "
+              f"beam-ml report {result.run_id} --out report.html {store_flag}; beam-ml ui {store_flag}")
     failed = result.failed
     if failed is not None:
         if failed.execution is not None:
@@ -290,14 +293,15 @@ def _save_traceback(root: str, error: BaseException) -> str:
 
 
 def _print_summaries(result) -> None:
-    """A line per output worth a word (rows, anomalies, accuracy, blessing, push), in run order."""
+    """A line per output, in run order: its artifact id (what show, lineage and ui take) and, when worth a
+    word, what it holds (rows, anomalies, accuracy, blessing, push)."""
     from beam_ml.display import summarize
 
     for node in result.nodes.values():
         for name, artifact in node.outputs.items():
             line = summarize(artifact)
-            if line:
-                print(f"  {node.node_id}.{name}: {line}")
+            ref = f"{artifact.type_name} {artifact.id}"
+            print(f"  {node.node_id}.{name}: {line} [{ref}]" if line else f"  {node.node_id}.{name}: [{ref}]")
 
 
 # --- inspecting the store ------------------------------------------------------------------
