@@ -4,7 +4,7 @@
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
-    beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
+    beam-ml show     (ARTIFACT_ID | --run RUN_ID) (--pipeline-root DIR | --metadata-url URL)
     beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format text|dot]
     beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL)
     beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080]
@@ -112,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     store_flags(check)
     check.set_defaults(handler=_cmd_check)
 
-    show = commands.add_parser("show", help="show one artifact")
-    show.add_argument("artifact_id", type=int)
+    show = commands.add_parser("show", help="show one artifact, or a run's executions and artifacts (--run)")
+    show.add_argument("artifact_id", type=int, nargs="?")
+    show.add_argument("--run", type=int, help="list this run's executions and the artifacts they read and wrote, with ids")
     store_flags(show)
     show.set_defaults(handler=_cmd_show)
 
@@ -408,6 +409,10 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
 
     from beam_ml.display import render_artifact
 
+    if (args.artifact_id is None) == (args.run is None):
+        raise CliError("say what to show: ARTIFACT_ID, or --run RUN_ID (`beam-ml runs` lists the runs)")
+    if args.run is not None:
+        return _show_run(args)
     console = _console()
     with _open_store(args) as store:
         try:
@@ -427,6 +432,31 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
     console.print(summary)
     for renderable in render_artifact(artifact):
         console.print(renderable)
+    return 0
+
+
+def _show_run(args: argparse.Namespace) -> int:
+    """A run's executions in order, each with the artifacts it read and wrote (ids first: what show takes)."""
+    from rich.table import Table
+
+    with _open_store(args) as store:
+        try:
+            run = store.get_run(args.run)
+        except KeyError as error:
+            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
+        rows = [(e, store.inputs_of(e.id), store.outputs_of(e.id)) for e in store.executions_of_run(run.id)]
+    console = _console()
+    console.print(f"run {run.id} of {run.pipeline}: {run.state}, started {_when(run.created_at)}, took {_took(run.duration) or '-'}")
+    table = Table(box=None)
+    for column in ("execution", "component", "state", "took", "read", "wrote"):
+        table.add_column(column)
+    for execution, inputs, outputs in rows:
+        table.add_row(
+            str(execution.id), execution.component_id, execution.state, _took(execution.duration),
+            "\n".join(f"{a.id} {name} ({a.type_name})" for name, a in inputs.items()),
+            "\n".join(f"{a.id} {name} ({a.type_name})" for name, a in outputs.items()),
+        )
+    console.print(table)
     return 0
 
 

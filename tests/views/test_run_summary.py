@@ -1,4 +1,4 @@
-"""The run summary names every output's artifact id and the commands that show them."""
+"""The run summary and `show --run N` name every output's artifact id, and the summary the commands that show them."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def create_pipeline():
 """
 
 
-def test_run_summary_prints_each_outputs_artifact_id(tmp_path, capsys):
+def test_run_summary_and_show_run_print_each_outputs_artifact_id(tmp_path, capsys):
     pipeline_file = tmp_path / "penguin_data.py"
     pipeline_file.write_text(DATA_PIPELINE.format(path=str(PENGUIN)))
     root = tmp_path / "root"
@@ -38,3 +38,11 @@ def test_run_summary_prints_each_outputs_artifact_id(tmp_path, capsys):
     assert printed == recorded
     assert "ExampleGen.examples: rows: train" in out  # the summary stays in front of the id
     assert f"beam-ml report {run.id} --out report.html --pipeline-root {root}" in out
+
+    assert main(["show", "--run", str(run.id), "--pipeline-root", str(root)]) == 0
+    listing = capsys.readouterr().out
+    for key, (type_name, artifact_id) in recorded.items():
+        component, name = key.split(".")
+        assert re.search(rf"^ \d+\s+{component}\s+COMPLETE .*\b{artifact_id} {name} \({type_name}\)", listing, re.MULTILINE), key
+    assert main(["show", "--pipeline-root", str(root)]) == 2
+    assert "ARTIFACT_ID, or --run RUN_ID" in capsys.readouterr().err
