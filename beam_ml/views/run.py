@@ -55,7 +55,8 @@ def run_view(store: MetadataStore, run_id: int, links: Links | None = None) -> V
     ))
     nodes = [
         Node(
-            f"e{r.execution.id}", r.execution.component_id,
+            f"e{r.execution.id}",
+            r.execution.component_id + (f"<br>{r.execution.duration:.1f}s" if r.execution.duration is not None else ""),
             f"{r.execution.component_id}: {r.execution.state}"
             + (f" in {r.execution.duration:.1f}s" if r.execution.duration is not None else ""),
             STATE_COLORS.get(r.execution.state, "#bdbdbd"), link=links.execution(r.execution.id),
@@ -63,7 +64,7 @@ def run_view(store: MetadataStore, run_id: int, links: Links | None = None) -> V
         for r in rows
     ]
     graph, tallest = graph_figure(nodes, edges)
-    graph.update_layout(title="pipeline graph (colour: state; hover: duration)")
+    graph.update_layout(title="pipeline graph (colour: state; under each step: its duration)")
     start = min((r.execution.started_at for r in rows), default=run.created_at)
     timeline = go.Figure()
     for state in dict.fromkeys(r.execution.state for r in rows):
