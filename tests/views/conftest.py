@@ -74,3 +74,19 @@ def adelie_statistics(penguin_run, tmp_path_factory) -> tuple[int, int]:
         first = next(a for e in store.executions_of_run(penguin_run.run_id) if e.component_id == "StatisticsGen"
                      for a in store.outputs_of(e.id).values())
     return first.id, result.outputs("StatisticsGen")["statistics"].id
+
+
+@pytest.fixture(scope="session")
+def two_evaluations(penguin_run) -> tuple[int, int]:
+    """The penguin run's ModelEvaluation and a second one of the same model sliced by sex too (Evaluator reruns)."""
+    pipeline = penguin_example().create_pipeline(str(penguin_run.root), tune=False)
+    pipeline = pipeline.with_components(
+        node.with_params(slice_features=["island", "sex"]) if node.id == "Evaluator" else node
+        for node in pipeline.components
+    )
+    result = LocalDagRunner().run(pipeline)
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    with penguin_run.store() as store:
+        first = next(a for e in store.executions_of_run(penguin_run.run_id) if e.component_id == "Evaluator"
+                     for a in store.outputs_of(e.id).values() if a.type_name == "ModelEvaluation")
+    return first.id, result.outputs("Evaluator")["evaluation"].id

@@ -103,3 +103,17 @@ def test_ui_command_refuses_a_root_that_was_never_run(tmp_path, capsys):
 
     assert main(["ui", "--pipeline-root", str(tmp_path / "nothing")]) == 2
     assert "has this pipeline root been run?" in capsys.readouterr().err
+
+
+def test_ui_compares_two_evaluations(penguin_run, two_evaluations):
+    first, second = two_evaluations
+    with penguin_run.store() as store, TestClient(create_app(store)) as client:
+        assert f'href="/compare?ids={first},{second}"' in client.get(f"/artifacts/{first}").text
+        page = client.get(f"/compare?ids={first},{second}")
+    assert page.status_code == 200
+    assert f"<th>#{first}</th><th>#{second}</th>" in page.text
+    overall = re.search(r'data-slice="Overall"><td>Overall</td><td>accuracy</td>(.*?)</tr>', page.text, re.DOTALL)
+    values = re.findall(r">([\d.]+)<", overall.group(1))
+    assert len(values) == 2 and values[0] == values[1]  # the same model on the same rows
+    assert 'data-slice="sex=female"' in page.text  # only the second evaluation has it
+    assert "accuracy per slice" in page.text
