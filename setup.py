@@ -23,6 +23,11 @@ INSTALL_REQUIRES = [
     "palmerpenguins==0.1.6",
     "keras-tuner==1.4.8",
     "tensorboard==2.21.0",
+    # the HTML views (report, ui, notebooks): templates, charts with their JS inlined, the local web app
+    "Jinja2==3.1.6",
+    "plotly==7.1.0",
+    "starlette==1.10.0",
+    "uvicorn==0.55.0",
 ]
 
 TEST_REQUIRES = [
@@ -31,6 +36,10 @@ TEST_REQUIRES = [
     "ruff==0.17.6",
     "scikit-learn==1.9.1",
     "pyinstrument==5.1.3",
+    "playwright==1.65.2",
+    "nbclient==0.11.0",
+    "nbformat==5.11.1",
+    "ipykernel==7.4.0",
     "hypothesis==6.170.17",
 ]
 
@@ -44,6 +53,7 @@ setup(
         "beam_ml.metadata",
         "beam_ml.orchestration",
         "beam_ml.components",
+        "beam_ml.views",
         "beam_ml.transforms",
         "beam_ml.runners",
         "beam_ml.runners.flink",
@@ -53,6 +63,7 @@ setup(
         "beam_ml.transforms": "transforms",
         "beam_ml.runners": "runners",
     },
+    package_data={"beam_ml.views": ["templates/*.html"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["beam-ml=beam_ml.run:main"]},

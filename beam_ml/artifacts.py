@@ -372,10 +372,20 @@ class HyperParameters(Artifact):
 
 class ModelEvaluation(Artifact):
     """Metrics per slice: ``metrics.json`` {slice: {metric: value}} (NaN written as null), and
-    ``baseline_metrics.json`` in the same shape when there was a baseline."""
+    ``baseline_metrics.json`` in the same shape when there was a baseline; ``plots.json``
+    {slice: curves and confusion matrix} of the candidate (``transforms.metrics.PlotData``)."""
 
     METRICS_FILE: ClassVar[str] = "metrics.json"
     BASELINE_METRICS_FILE: ClassVar[str] = "baseline_metrics.json"
+    PLOTS_FILE: ClassVar[str] = "plots.json"
+
+    def plots_uri(self) -> str:
+        return fs.join(self.uri, self.PLOTS_FILE)
+
+    def load_plots(self) -> dict:
+        """{slice: plot data}; {} when there is none (a regression, or written before plots existed)."""
+        path = self.plots_uri()
+        return read_json(path) if fs.exists(path) else {}
 
     def metrics_uri(self, *, baseline: bool = False) -> str:
         return fs.join(self.uri, self.BASELINE_METRICS_FILE if baseline else self.METRICS_FILE)

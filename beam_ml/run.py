@@ -4,8 +4,10 @@
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
-    beam-ml show     ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL)
-    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both]
+    beam-ml show     (ARTIFACT_ID | --run RUN_ID) (--pipeline-root DIR | --metadata-url URL)
+    beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format text|dot]
+    beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL)
+    beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
     beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
     beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
@@ -110,16 +112,35 @@ def _parser() -> argparse.ArgumentParser:
     store_flags(check)
     check.set_defaults(handler=_cmd_check)
 
-    show = commands.add_parser("show", help="show one artifact")
-    show.add_argument("artifact_id", type=int)
+    show = commands.add_parser("show", help="show one artifact, or a run's executions and artifacts (--run)")
+    show.add_argument("artifact_id", type=int, nargs="?")
+    show.add_argument("--run", type=int, help="list this run's executions and the artifacts they read and wrote, with ids")
     store_flags(show)
     show.set_defaults(handler=_cmd_show)
 
     lineage = commands.add_parser("lineage", help="what an artifact came from and what came from it")
     lineage.add_argument("artifact_id", type=int)
     lineage.add_argument("--direction", choices=["up", "down", "both"], default="both")
+    lineage.add_argument("--format", choices=["text", "dot"], default="text",
+                         help="text: each step and artifact once; dot: the graph for Graphviz (dot -Tsvg)")
     store_flags(lineage)
     lineage.set_defaults(handler=_cmd_lineage)
+
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML file of a run's results",
+        description="The run's graph and timeline, each execution, and the views of every artifact it "
+        "produced (statistics, schema, anomalies, evaluation, ...), in one HTML file that needs no network.",
+    )
+    report.add_argument("run_id", type=int)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    store_flags(report)
+    report.set_defaults(handler=_cmd_report)
+
+    ui = commands.add_parser("ui", help="browse the store in a local, read-only web app")
+    store_flags(ui)
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(handler=_cmd_ui)
 
     def dataflow_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
         p.add_argument("--project", required=required, help="the job's Google Cloud project")
@@ -232,6 +253,9 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
         f"({ran} ran, {cached} from cache); root {pipeline.root}"
     )
     _print_summaries(result)
+    if result.state == "COMPLETE":
+        print(f"  see them: beam-ml show ARTIFACT_ID {store_flag}; "
+              f"beam-ml report {result.run_id} --out report.html {store_flag}; beam-ml ui {store_flag}")
     failed = result.failed
     if failed is not None:
         if failed.execution is not None:
@@ -270,14 +294,15 @@ def _save_traceback(root: str, error: BaseException) -> str:
 
 
 def _print_summaries(result) -> None:
-    """A line per output worth a word (rows, anomalies, accuracy, blessing, push), in run order."""
+    """A line per output, in run order: its artifact id (what show, lineage and ui take) and, when worth a
+    word, what it holds (rows, anomalies, accuracy, blessing, push)."""
     from beam_ml.display import summarize
 
     for node in result.nodes.values():
         for name, artifact in node.outputs.items():
             line = summarize(artifact)
-            if line:
-                print(f"  {node.node_id}.{name}: {line}")
+            ref = f"{artifact.type_name} {artifact.id}"
+            print(f"  {node.node_id}.{name}: {line} [{ref}]" if line else f"  {node.node_id}.{name}: [{ref}]")
 
 
 # --- inspecting the store ------------------------------------------------------------------
@@ -384,6 +409,10 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
 
     from beam_ml.display import render_artifact
 
+    if (args.artifact_id is None) == (args.run is None):
+        raise CliError("say what to show: ARTIFACT_ID, or --run RUN_ID (`beam-ml runs` lists the runs)")
+    if args.run is not None:
+        return _show_run(args)
     console = _console()
     with _open_store(args) as store:
         try:
@@ -406,47 +435,93 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
-    from rich.tree import Tree
+def _show_run(args: argparse.Namespace) -> int:
+    """A run's executions in order, each with the artifacts it read and wrote (ids first: what show takes)."""
+    from rich.table import Table
 
-    from beam_ml.metadata.lineage import downstream, upstream
-
-    def label(artifact) -> str:
-        return f"[bold]{artifact.type_name}[/] {artifact.id} [dim]{artifact.state} {artifact.uri}[/]"
-
-    console = _console()
     with _open_store(args) as store:
         try:
-            store.get_artifact(args.artifact_id)
+            run = store.get_run(args.run)
+        except KeyError as error:
+            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
+        rows = [(e, store.inputs_of(e.id), store.outputs_of(e.id)) for e in store.executions_of_run(run.id)]
+    console = _console()
+    console.print(f"run {run.id} of {run.pipeline}: {run.state}, started {_when(run.created_at)}, took {_took(run.duration) or '-'}")
+    table = Table(box=None)
+    for column in ("execution", "component", "state", "took", "read", "wrote"):
+        table.add_column(column)
+    for execution, inputs, outputs in rows:
+        table.add_row(
+            str(execution.id), execution.component_id, execution.state, _took(execution.duration),
+            "\n".join(f"{a.id} {name} ({a.type_name})" for name, a in inputs.items()),
+            "\n".join(f"{a.id} {name} ({a.type_name})" for name, a in outputs.items()),
+        )
+    console.print(table)
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
+    """Each step and each artifact once: a graph (``--format dot`` for Graphviz), not a tree that repeats ancestors."""
+    from beam_ml.metadata.lineage import lineage_graph
+
+    with _open_store(args) as store:
+        try:
+            graph = lineage_graph(store, args.artifact_id, args.direction)
         except KeyError as error:
             raise CliError(str(error.args[0])) from error
-        if args.direction in ("up", "both"):
-            tree = Tree(f"made from (upstream of artifact {args.artifact_id})")
+    if args.format == "dot":
+        print(graph.to_dot())
+        return 0
+    console = _console()
 
-            def add_up(branch: Tree, node, arg: str | None) -> None:
-                prefix = f"{arg}: " if arg else ""
-                child = branch.add(prefix + label(node.artifact))
-                if node.producer is not None:
-                    step = child.add(f"← {node.producer.component_id} [dim](execution {node.producer.id}, run {node.producer.run_id})[/]")
-                    for name, parent in node.inputs.items():
-                        add_up(step, parent, name)
+    def ref(name: str, artifact) -> str:
+        return f"{name}: [bold]{artifact.type_name} {artifact.id}[/]"
 
-            add_up(tree, upstream(store, args.artifact_id), None)
-            console.print(tree)
-        if args.direction in ("down", "both"):
-            tree = Tree(f"made from it (downstream of artifact {args.artifact_id})")
+    def steps(title: str, arrow: str, ids: list[int]) -> None:
+        if not ids:
+            return
+        console.print(title)
+        for execution_id in ids:
+            e = graph.executions[execution_id]
+            reads = ", ".join(ref(n, a) for n, a in graph.reads(e.id)) or "-"
+            writes = ", ".join(ref(n, a) for n, a in graph.writes(e.id)) or "-"
+            cached = " cached" if e.state == "CACHED" else ""
+            console.print(f"  {arrow} {e.component_id} [dim](execution {e.id}, run {e.run_id}{cached})[/]: "
+                          f"reads {reads}; writes {writes}")
 
-            def add_down(branch: Tree, node, arg: str | None) -> None:
-                prefix = f"{arg}: " if arg else ""
-                child = branch.add(prefix + label(node.artifact))
-                for execution, outputs in node.consumers:
-                    cached = " cached" if execution.state == "CACHED" else ""
-                    step = child.add(f"→ {execution.component_id} [dim](execution {execution.id}, run {execution.run_id}{cached})[/]")
-                    for name, out in outputs.items():
-                        add_down(step, out, name)
+    up = sorted(graph.upstream_executions)
+    steps(f"made from (upstream of artifact {args.artifact_id}):", "←", up)
+    steps(f"made from it (downstream of artifact {args.artifact_id}):", "→",
+          sorted(set(graph.executions) - set(up)))
+    console.print("artifacts:")
+    for artifact in sorted(graph.artifacts.values(), key=lambda a: a.id):
+        mark = " [bold](this one)[/]" if artifact.id == args.artifact_id else ""
+        console.print(f"  [bold]{artifact.type_name} {artifact.id}[/]{mark} [dim]{artifact.state} {artifact.uri}[/]")
+    return 0
 
-            add_down(tree, downstream(store, args.artifact_id), None)
-            console.print(tree)
+
+def _cmd_report(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.views.report import run_report
+
+    started = time.perf_counter()
+    with _open_store(args) as store:
+        try:
+            store.get_run(args.run_id)
+        except KeyError as error:
+            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
+        html = run_report(store, args.run_id)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    size = os.path.getsize(args.out)
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace, _: list[str]) -> int:
+    from beam_ml.ui import serve
+
+    with _open_store(args) as store:
+        serve(store, host=args.host, port=args.port)
     return 0
 
 

@@ -465,6 +465,81 @@ class RegressionErrors(beam.CombineFn):
         }
 
 
+class PlotData(beam.CombineFn):
+    """What an evaluation's plots draw, from the same counts as the metrics.
+
+    Per class (binary: the positive class; multiclass: one-vs-rest): the ROC
+    and precision-recall curves at ``num_thresholds`` evenly spaced thresholds
+    and a calibration table (the share of positives among the predictions in
+    each of ``calibration_bins`` equal-width score bins); and the confusion
+    matrix at the decision threshold (rows = true class). Accumulator:
+    [ConfusionAtThreshold's, AUCCurves' (with ``num_thresholds`` buckets)].
+    """
+
+    def __init__(self, threshold: float = 0.5, num_thresholds: int = 101, calibration_bins: int = 10) -> None:
+        if (num_thresholds - 1) % calibration_bins:
+            raise ValueError("calibration_bins must divide num_thresholds - 1 (the bins are whole buckets)")
+        self._confusion = ConfusionAtThreshold(threshold)
+        self._curves = AUCCurves(num_thresholds)
+        self._num_thresholds = num_thresholds
+        self._bins = calibration_bins
+
+    def create_accumulator(self) -> list[np.ndarray | None]:
+        return [None, None]
+
+    def add_input(self, acc: list[np.ndarray | None], batch: LabeledBatch) -> list[np.ndarray | None]:
+        return [self._confusion.add_input(acc[0], batch), self._curves.add_input(acc[1], batch)]
+
+    def merge_accumulators(self, accumulators: Iterable[list[np.ndarray | None]]) -> list[np.ndarray | None]:
+        accumulators = list(accumulators)
+        first = accumulators[0]
+        first[0] = self._confusion.merge_accumulators([a[0] for a in accumulators])
+        first[1] = self._curves.merge_accumulators([a[1] for a in accumulators])
+        return first
+
+    def extract_output(self, acc: list[np.ndarray | None]) -> dict[str, Any]:
+        confusion, curves = acc
+        out: dict[str, Any] = {}
+        if confusion is not None:
+            out["confusion_matrix"] = confusion.tolist()
+        if curves is not None:
+            out["classes"] = [self._class_plots(positives, negatives) for positives, negatives in curves]
+        return out
+
+    def _class_plots(self, positives: np.ndarray, negatives: np.ndarray) -> dict[str, Any]:
+        t = self._num_thresholds
+        # AUCCurves puts a score s in bucket ceil(s (t-1)) - 1 (0 for s = 0): bucket b holds (b/(t-1), (b+1)/(t-1)],
+        # so the counts from bucket b on are the scores above threshold b/(t-1) (b = 0: every score).
+        tp = np.cumsum(positives[::-1])[::-1]
+        fp = np.cumsum(negatives[::-1])[::-1]
+        total_pos, total_neg = float(tp[0]), float(fp[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpr = tp / total_pos if total_pos > 0 else np.full(t, np.nan)
+            fpr = fp / total_neg if total_neg > 0 else np.full(t, np.nan)
+            precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+        thresholds = np.arange(t) / (t - 1)
+        # bin i, scores in (i/bins, (i+1)/bins] (the first also holds 0): buckets i*width .. (i+1)*width - 1
+        edges = np.arange(self._bins) * ((t - 1) // self._bins)
+        pos_bins = np.add.reduceat(positives, edges)
+        count_bins = pos_bins + np.add.reduceat(negatives, edges)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            observed = np.where(count_bins > 0, pos_bins / count_bins, np.nan)
+        return {
+            "positives": total_pos,
+            "negatives": total_neg,
+            "thresholds": thresholds.tolist(),
+            "tpr": tpr.tolist(),
+            "fpr": fpr.tolist(),
+            "precision": precision.tolist(),
+            "calibration": {
+                "bin_low": (np.arange(self._bins) / self._bins).tolist(),
+                "bin_high": (np.arange(1, self._bins + 1) / self._bins).tolist(),
+                "observed": observed.tolist(),
+                "count": count_bins.tolist(),
+            },
+        }
+
+
 class MetricsCombineFn(beam.CombineFn):
     """Several metric CombineFns over the same LabeledBatches; one dict of all their outputs.
 
@@ -627,6 +702,26 @@ class ComputeMetrics(beam.PTransform[PCollection[pa.RecordBatch], PCollection[Sl
             batches
             | "KeyBySlice" >> beam.FlatMap(_keyed_batches, config)
             | "CombinePerSlice" >> beam.CombinePerKey(config.combine_fn())
+            | "ToDict" >> beam.combiners.ToDict()
+            | "Order" >> beam.Map(_ordered)
+        )
+
+
+class ComputePlots(beam.PTransform[PCollection[pa.RecordBatch], PCollection[dict]]):
+    """Record batches → {slice name: PlotData's output} for a classification config; {} for regression."""
+
+    def __init__(self, config: MetricsConfig) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, batches: PCollection[pa.RecordBatch]) -> PCollection[dict]:
+        config = self._config
+        if config.task == "regression":
+            return batches.pipeline | "NoPlots" >> beam.Create([{}])
+        return (
+            batches
+            | "KeyBySlice" >> beam.FlatMap(_keyed_batches, config)
+            | "CombinePerSlice" >> beam.CombinePerKey(PlotData(config.decision_threshold))
             | "ToDict" >> beam.combiners.ToDict()
             | "Order" >> beam.Map(_ordered)
         )

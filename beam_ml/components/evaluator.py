@@ -31,7 +31,9 @@ activation) decides, and "probabilities" when there is none.
 Outputs:
 - ModelEvaluation: ``metrics.json`` {slice: {metric: value}} for the candidate
   and, when there is a baseline, ``baseline_metrics.json`` in the same shape
-  (NaN written as null); properties ``overall``, ``baseline_overall``,
+  (NaN written as null); ``plots.json`` {slice: ROC/PR curves and calibration
+  per class, confusion matrix} for classification (``transforms.metrics.PlotData``);
+  properties ``overall``, ``baseline_overall``,
   ``slices``, ``model_id``, ``baseline_model_id``.
 - ModelBlessing: an empty ``BLESSED`` or ``NOT_BLESSED`` file (as TFX writes
   it); properties ``blessed``, ``reasons`` (one per failed threshold, naming
@@ -167,7 +169,7 @@ def Evaluator(
     from beam_ml.components._writers import WriteJson
     from beam_ml.components.examples_io import read_split
     from beam_ml.transforms.inference import PredictRecordBatches
-    from beam_ml.transforms.metrics import ComputeMetrics
+    from beam_ml.transforms.metrics import ComputeMetrics, ComputePlots
 
     if split not in examples.splits:
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
@@ -188,15 +190,17 @@ def Evaluator(
         if label_from_transform:
             rows = rows | "TransformedLabel" >> beam.ParDo(AddTransformedLabel(model.serving_uri, label))
         for role, artifact in models.items():
-            _ = (
+            scored = (
                 rows
                 | f"Predict[{role}]" >> PredictRecordBatches(ServingHandler(
                     artifact.serving_uri, signature_name=signature_name, exclude_columns=[label],
                     max_batch_rows=max_batch_rows))
                 | f"Labels[{role}]" >> beam.Map(_metrics_rows, label, prediction_output, vocabulary)
-                | f"Metrics[{role}]" >> ComputeMetrics(configs[role])
-                | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
             )
+            _ = scored | f"Metrics[{role}]" >> ComputeMetrics(configs[role]) | f"Write[{role}]" >> beam.ParDo(WriteJson(paths[role]))
+            if role == CANDIDATE:  # the plots of the views (beam_ml.views.evaluation)
+                _ = (scored | "Plots" >> ComputePlots(configs[role])
+                     | "WritePlots" >> beam.ParDo(WriteJson(evaluation.plots_uri())))
 
     results = {role: (read_json(paths[role]) if fs.exists(paths[role]) else {}) for role in models}
     for role, metrics in results.items():

@@ -22,6 +22,7 @@ from beam_ml.transforms.metrics import (
     LogLoss,
     MetricsCombineFn,
     MetricsConfig,
+    PlotData,
     RegressionErrors,
 )
 
@@ -91,3 +92,41 @@ class TestRegressionMetrics(MetricContract):
         rng = np.random.default_rng(3)
         y = rng.normal(10.0, 3.0, N)
         return _pieces(y, y + rng.normal(0.0, 1.0, N), rng.uniform(0.5, 2.0, N))
+
+
+class TestPlotData(CombineFnContract):
+    """The plots' curves, calibration and confusion matrix: nested lists compared number by number."""
+
+    @pytest.fixture(params=["binary", "multiclass"])
+    def inputs(self, request: pytest.FixtureRequest) -> list[LabeledBatch]:
+        rng = np.random.default_rng(3)
+        y = rng.integers(0, 3 if request.param == "multiclass" else 2, N)
+        if request.param == "binary":
+            p = np.clip(0.3 * y + rng.uniform(0.0, 0.7, N), 0.0, 1.0)
+        else:
+            logits = rng.normal(size=(N, 3)) + 1.5 * np.eye(3)[y]
+            p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return _pieces(y, p, rng.uniform(0.5, 2.0, N))
+
+    @pytest.fixture
+    def combine_fn(self) -> beam.CombineFn:
+        return PlotData()
+
+    def assert_same_output(self, expected, actual) -> None:
+        def flat(value, path=""):
+            if isinstance(value, dict):
+                assert isinstance(actual_at(path), dict)
+                return [item for key in sorted(value) for item in flat(value[key], f"{path}/{key}")]
+            if isinstance(value, list):
+                return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
+            return [(path, value)]
+
+        def actual_at(path):
+            node = actual
+            for step in [p for p in path.split("/") if p]:
+                node = node[int(step)] if isinstance(node, list) else node[step]
+            return node
+
+        for path, value in flat(expected):
+            assert actual_at(path) == pytest.approx(value, rel=1e-12, abs=1e-12, nan_ok=True), path
+        assert len(flat(actual)) == len(flat(expected))
