@@ -4,9 +4,14 @@ record batches, split deterministically, and written as Parquet.
 The read is splittable: each file is planned into work items (byte ranges aligned to
 line starts, runs of Parquet row groups, whole compressed or record files), a Reshuffle
 spreads the items over workers, and each item is read in large chunks by pyarrow. The
-column types of the whole read are unified from every file before any row is read (see
-`formats.unify_columns`: CSV columns are typed from all their values), so every batch
-of every file has one schema; a split given its own files has only their columns.
+column types of the whole read are unified from every file (`formats.unify_columns`), so
+every batch of every file has one schema; a split given its own files has only their
+columns. Files that carry types are unified before any row is read. CSV columns are typed
+from all their values, and each CSV byte is parsed once where the values fit the types
+the files' heads suggest: every item is read with those types (text where a value does
+not fit) and held, compressed, while the value counts of all items decide the schema;
+then an item whose columns have the decided types is kept, and only an item read with
+other types is parsed again with the decided ones.
 
 Rows that do not parse or do not fit their column's type are never dropped or coerced:
 they come out as `RejectedRow`s. Counts go to Beam metrics (namespace `NAMESPACE`; read
@@ -48,9 +53,11 @@ from beam_ml.transforms.formats import (
     ReadOptions,
     RejectedRow,
     WorkItem,
+    conform,
     match_files,
     mixed_string_columns,
     unify_columns,
+    values_columns,
 )
 from beam_ml.transforms.threads import map_in_threads
 
@@ -254,11 +261,57 @@ class _UnifyColumns(beam.CombineFn):
                 for tag, held in names.items()}
 
 
+class _ValuesRead(NamedTuple):
+    """A work item as `_ReadValues` read it: its batches as Arrow IPC bytes, compressed
+    (every item is held while the types are decided: a fifth of the Arrow size on the
+    taxi data), and the rows it rejected."""
+
+    item: WorkItem
+    batches: bytes
+    rejected: tuple[RejectedRow, ...]
+
+
+#: Arrow IPC compression of the batches held between reading values and typing them.
+_HELD_COMPRESSION = "lz4"
+
+
+def _pack(batches: list[pa.RecordBatch]) -> bytes:
+    if not batches:
+        return b""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batches[0].schema, options=pa.ipc.IpcWriteOptions(compression=_HELD_COMPRESSION)) as out:
+        for batch in batches:
+            out.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _unpack(data: bytes) -> list[pa.RecordBatch]:
+    return list(pa.ipc.open_stream(data)) if data else []
+
+
+class _ReadValues(beam.DoFn):
+    """For formats whose values decide the types (CSV): a work item → the item read with
+    the types the files' heads suggest (`_ValuesRead`), and the value counts of what it
+    read (tagged), from which the schema is decided after every item is read."""
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+
+    def process(self, item: WorkItem, schemas: Mapping[str, pa.Schema]) -> Iterator[_ValuesRead | TaggedOutput]:
+        batches, rejected = [], []
+        for out in FILE_FORMATS[self._options.format].read_values(item, schemas[item.tag], self._options):
+            (rejected if isinstance(out, RejectedRow) else batches).append(out)
+        yield TaggedOutput(_COLUMNS, values_columns(item, batches))
+        yield _ValuesRead(item, _pack(batches), tuple(rejected))
+
+
 class _ReadWorkItems(beam.DoFn):
     """A work item → record batches (tagged with the item's tag) and rejected rows.
 
-    An item with no rows gives one empty batch, so a read of empty files still carries
-    its columns downstream.
+    An item `_ReadValues` read already is kept where every column has its schema type,
+    as for clean data; otherwise it is read again with the schema's types, which rejects
+    the values that do not fit. An item with no rows gives one empty batch, so a read of
+    empty files still carries its columns downstream.
     """
 
     def __init__(self, options: ReadOptions) -> None:
@@ -266,10 +319,14 @@ class _ReadWorkItems(beam.DoFn):
         self._read = Metrics.counter(NAMESPACE, "rows_read")
         self._rejected = Metrics.counter(NAMESPACE, "rows_rejected")
 
-    def process(self, item: WorkItem, schemas: Mapping[str, pa.Schema]) -> Iterator[TaggedOutput]:
+    def process(self, part: WorkItem | _ValuesRead, schemas: Mapping[str, pa.Schema]) -> Iterator[TaggedOutput]:
+        item = part.item if isinstance(part, _ValuesRead) else part
         schema = schemas[item.tag]
+        outs = _kept(part, schema) if isinstance(part, _ValuesRead) else None
+        if outs is None:
+            outs = FILE_FORMATS[self._options.format].read(item, schema, self._options)
         empty = True
-        for out in FILE_FORMATS[self._options.format].read(item, schema, self._options):
+        for out in outs:
             if isinstance(out, RejectedRow):
                 self._rejected.inc()
                 yield TaggedOutput(REJECTED, out)
@@ -279,6 +336,16 @@ class _ReadWorkItems(beam.DoFn):
                 yield TaggedOutput(item.tag, out)
         if empty:
             yield TaggedOutput(item.tag, pa.RecordBatch.from_pylist([], schema=schema))
+
+
+def _kept(part: _ValuesRead, schema: pa.Schema) -> list[pa.RecordBatch | RejectedRow] | None:
+    """The rows of an item read with the types it turned out to have, as `schema`; None
+    where a column was read with another type than the schema's (text holding a value
+    that is not a number, or a number of a column that became float or text)."""
+    batches = _unpack(part.batches)
+    if batches and any(schema.field(f.name).type != f.type for f in batches[0].schema):
+        return None
+    return [*part.rejected, *(conform(batch, schema)[0] for batch in batches)]
 
 
 class _SplitBatches(beam.DoFn):
@@ -425,12 +492,14 @@ class _ReadSources(beam.PTransform):
             | "PlanFiles" >> beam.ParDo(_PlanFiles(self._options)).with_outputs(_COLUMNS, main="items")
         )
         schema = planned[_COLUMNS] | "UnifyColumns" >> beam.CombineGlobally(_UnifyColumns(self._options))
-        return (
-            planned.items
-            | "SpreadWorkItems" >> beam.Reshuffle()
-            | "ReadWorkItems"
-            >> beam.ParDo(_ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
-        )
+        items = planned.items | "SpreadWorkItems" >> beam.Reshuffle()
+        if FILE_FORMATS[self._options.format].types_from_values:
+            values = items | "ReadValues" >> beam.ParDo(
+                _ReadValues(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(_COLUMNS, main="parts")
+            schema = values[_COLUMNS] | "TypeFromValues" >> beam.CombineGlobally(_UnifyColumns(self._options))
+            items = values.parts
+        return items | "ReadWorkItems" >> beam.ParDo(
+            _ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
 
 
 class ReadExamples(beam.PTransform[PBegin, ReadResult]):
@@ -560,6 +629,15 @@ def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadO
             else:
                 items.append(out)
     schemas = _UnifyColumns(options).extract_output(columns)
+    if FILE_FORMATS[options.format].types_from_values:
+        values, columns, parts = _ReadValues(options), [], []
+        for item in items:
+            for out in values.process(item, schemas):
+                if isinstance(out, TaggedOutput):
+                    columns.append(out.value)
+                else:
+                    parts.append(out)
+        schemas, items = _UnifyColumns(options).extract_output(columns), parts
     batches: dict[str, list[pa.RecordBatch]] = {}
     rejected: list[RejectedRow] = []
     for item in items:

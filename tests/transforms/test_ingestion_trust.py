@@ -83,3 +83,52 @@ def test_an_undecodable_byte_rejects_its_row_not_the_file(tmp_path):
     assert [(r.line, r.path) for r in result.rejected] == [(3, path)]
     assert "invalid UTF-8" in result.rejected[0].reason
     assert sorted(all_rows(result).to_pylist(), key=lambda r: r["a"]) == [{"a": 1, "b": "ok"}, {"a": 3, "b": "fine"}]
+
+
+def parses_by_first_line(monkeypatch) -> list[bytes]:
+    """Record the first line of every text Arrow's CSV reader is given to parse."""
+    import pyarrow.csv as pacsv
+
+    parsed, read_csv = [], pacsv.read_csv
+
+    def recording(source, *args, **kwargs):
+        data = source.read()
+        parsed.append(bytes(data[: data.find(b"\n")]))
+        return read_csv(pa.BufferReader(data), *args, **kwargs)
+
+    monkeypatch.setattr(pacsv, "read_csv", recording)
+    return parsed
+
+
+def items_of(path: str, options: ReadOptions) -> list[bytes]:
+    """The first line of each work item of a CSV file."""
+    from beam_ml.transforms.formats import FILE_FORMATS, _item_bytes
+
+    _, items = FILE_FORMATS["csv"].plan("t", path, options)
+    return [bytes(data[: data.find(b"\n")]) for data in (_item_bytes(item)[1] for item in items)]
+
+
+def test_a_csv_whose_values_fit_its_heads_types_is_parsed_once(tmp_path, monkeypatch):
+    path = write(tmp_path / "clean.csv", "n,x,s\n" + "".join(f"{i},{i / 4},w{i % 7}\n" for i in range(3000)))
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    starts = items_of(path, options)
+    parsed = parses_by_first_line(monkeypatch)
+    result = read_examples_in_memory(path, options)
+    assert len(starts) > 3 and all_rows(result).num_rows == 3000
+    # the head's sample once, then each work item once: no parse only to decide the types
+    assert sorted(parsed[1:]) == sorted(starts)
+
+
+def test_only_the_work_item_holding_a_misfit_is_parsed_again(tmp_path, monkeypatch):
+    lines = [f"{i},w{i % 7}" for i in range(3000)]
+    lines[2900] = "oops,w"
+    path = write(tmp_path / "late.csv", "n,s\n" + "\n".join(lines) + "\n")
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    starts = items_of(path, options)
+    parsed = parses_by_first_line(monkeypatch)
+    result = read_examples_in_memory(path, options)
+    assert all_rows(result).schema.field("n").type == pa.int64()
+    assert [(r.line, r.raw) for r in result.rejected] == [(2902, "oops,w")]
+    items_parsed = parsed[1:]  # after the head's sample
+    assert all(items_parsed.count(start) == 1 for start in starts[:-1])
+    assert items_parsed.count(starts[-1]) > 1
