@@ -779,13 +779,14 @@ def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[int, int, int]:
     column repeats its values (categories), and a column that casts whole costs one
     vectorised cast; only a column with a misfit is matched against the number pattern.
     """
-    values = column.drop_null()
-    if len(values) == 0:
+    present = len(column) - column.null_count
+    if present == 0:
         return 0, 0, 0
-    if pa.types.is_integer(values.type):
-        return len(values), 0, 0
-    if pa.types.is_floating(values.type):
-        return len(values), 0, 1
+    if pa.types.is_integer(column.type):
+        return present, 0, 0
+    if pa.types.is_floating(column.type):
+        return present, 0, 1
+    values = column.drop_null()
     distinct = pc.value_counts(values)
     values, weights = distinct.field("values"), distinct.field("counts")
     total = pc.sum(weights).as_py()
@@ -815,9 +816,9 @@ def _casts(values: pa.ChunkedArray, target: pa.DataType) -> bool:
     return False
 
 
-def _typed_where_all_fit(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
-    """Text batches with each column cast to the schema's type where all its values cast
-    (whitespace trimmed, as `_fit` casts), else left as text."""
+def typed_where_all_fit(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
+    """Batches with each text column cast to the schema's type where all its values cast
+    (whitespace trimmed, as `_fit` casts), else left as text; other columns as they are."""
     if not batches:
         return batches
     table = pa.Table.from_batches(batches)
@@ -825,7 +826,7 @@ def _typed_where_all_fit(batches: list[pa.RecordBatch], schema: pa.Schema) -> li
     for field, column in zip(table.schema, table.columns, strict=True):
         index = schema.get_field_index(field.name)
         target = schema.field(index).type if index >= 0 else pa.string()
-        if target != pa.string():
+        if pa.types.is_string(field.type) and target != pa.string():
             with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 column = pc.cast(pc.utf8_trim_whitespace(column), target)
         columns.append(column)
@@ -869,7 +870,7 @@ class CsvFormat(FileFormat):
             if whole:
                 raise self.not_this_format(path, error) from error
             counts = ((0, 0, 0),) * len(names)  # a head cut inside a long row: guess nothing
-        kinds = tuple(_counted_kind(c, 0.0) for c in counts)
+        kinds = tuple(_counted_kind(c, options.max_mixed_fraction) for c in counts)
         columns = FileColumns(path, names, kinds, counts)
         ranges = [(0, -1)] if newlines else _line_ranges(path, options)
         return columns, [WorkItem(tag, path, start, stop, names, newlines) for start, stop in ranges]
@@ -920,8 +921,8 @@ class CsvFormat(FileFormat):
 
     def _parse(self, data, item, schema, options, skip, exact):
         """The item's rows that Arrow cannot split, its batches, and the rows that do not
-        fit their column's type (by row index; none unless `exact`, whose batches then
-        hold text where a value does not fit)."""
+        fit their column's type (by row index). Unless `exact`, no row is rejected for
+        its type: a column holding a value that does not fit stays text."""
         invalid: list[pacsv.InvalidRow] = []
 
         def handler(row: pacsv.InvalidRow) -> str:
@@ -953,7 +954,7 @@ class CsvFormat(FileFormat):
             if "conversion error" not in str(error) or "UTF8" in str(error):
                 raise
             text = batches(dict.fromkeys(item.columns, pa.string()))
-            typed, rejected = self._conform_strings(text, schema) if exact else (_typed_where_all_fit(text, schema), {})
+            typed, rejected = self._conform_strings(text, schema) if exact else (typed_where_all_fit(text, schema), {})
         return invalid, typed, rejected
 
     def _conform_strings(self, batches: list[pa.RecordBatch], schema: pa.Schema):
@@ -1138,5 +1139,5 @@ FILE_FORMATS: dict[str, FileFormat] = {
 }
 
 __all__ = ["FILE_FORMATS", "FORMATS", "FileColumns", "FileFormat", "IngestionError", "ReadOptions",
-           "RejectedRow", "WorkItem", "conform", "match_files", "mixed_string_columns", "unify_columns",
-           "values_columns"]
+           "RejectedRow", "WorkItem", "conform", "match_files", "mixed_string_columns", "typed_where_all_fit",
+           "unify_columns", "values_columns"]
