@@ -661,23 +661,24 @@ def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadO
             else:
                 items.append(out)
     schemas = _UnifyColumns(options).extract_output(columns)
-    if FILE_FORMATS[options.format].types_from_values:
-        values, columns, parts = _ReadValues(options, tempfile.gettempdir()), [], []
-        for item in items:
-            for out in values.process(item, schemas):
-                if isinstance(out, TaggedOutput):
-                    columns.append(out.value)
-                else:
-                    parts.append(out)
-        schemas, items = _UnifyColumns(options).extract_output(columns), parts
     batches: dict[str, list[pa.RecordBatch]] = {}
     rejected: list[RejectedRow] = []
-    for item in items:
-        for out in read.process(item, schemas):
-            if out.tag == REJECTED:
-                rejected.append(out.value)
-            else:
-                batches.setdefault(out.tag, []).append(out.value)
+    with tempfile.TemporaryDirectory(prefix="beam-ml-ingest-") as held:  # gone even when a read fails
+        if FILE_FORMATS[options.format].types_from_values:
+            values, columns, parts = _ReadValues(options, held), [], []
+            for item in items:
+                for out in values.process(item, schemas):
+                    if isinstance(out, TaggedOutput):
+                        columns.append(out.value)
+                    else:
+                        parts.append(out)
+            schemas, items = _UnifyColumns(options).extract_output(columns), parts
+        for item in items:
+            for out in read.process(item, schemas):
+                if out.tag == REJECTED:
+                    rejected.append(out.value)
+                else:
+                    batches.setdefault(out.tag, []).append(out.value)
     if isinstance(input_files, str):
         config = split or SplitConfig()
         splitter = _SplitBatches(config)
