@@ -4,8 +4,10 @@ it holds, and how one work item is read into Arrow record batches.
 Every format follows the same contract (`FileFormat`): `plan()` looks at the head of a
 file once and returns its columns and work items; `read()` turns one work item into
 record batches that match the unified schema, plus `RejectedRow`s for rows that do not
-parse or do not fit a declared type. The Beam transforms and the in-memory path in
-`ingestion.py` only call these two methods, so both paths read identically.
+parse or do not fit a declared type. CSV, whose text carries no types, is first read
+with `read_values()`, whose value counts decide the schema (`FileFormat`). The Beam
+transforms and the in-memory path in `ingestion.py` only call these methods, so both
+paths read identically.
 
 Column kinds form a lattice, null < int64 < float64 < string. A CSV column's kind is
 decided from every value of the whole input, never from a file's head, so where a value
@@ -100,9 +102,10 @@ class FileColumns(NamedTuple):
     """One file's columns in order and the kind sampled for each.
 
     counts (CSV, whose text carries no types) holds, per column, how many values are
-    non-empty and how many are not numbers in the whole file, and 1 if some number is
-    not an integer: typing sums them over every file of the read. tag is the output the
-    file's rows go to.
+    non-empty and how many are not numbers, and 1 if some number is not an integer: in
+    the file's head when planning (the types an item is first read with), in one work
+    item after `read_values` (`values_columns`); typing sums them over every file, or
+    item, of the read. tag is the output the file's rows go to.
     """
 
     path: str
@@ -470,9 +473,18 @@ def _row_text(batch: pa.RecordBatch, row: int) -> str:
 
 
 class FileFormat:
-    """A file format: `plan` samples a file's head, `read` reads one work item."""
+    """A file format: `plan` samples a file's head, `read` reads one work item.
+
+    A format whose text carries no types (CSV) sets `types_from_values`: its columns are
+    typed from every value of the read, so it is read in two steps. `read_values` reads
+    each item with the types its files' heads suggest and keeps text where a value does
+    not fit them; `values_columns` counts the values of what it read; the counts of every
+    item decide the schema (`unify_columns`), and an item read with other types than
+    those is read again with `read`.
+    """
 
     name: str
+    types_from_values = False
 
     def plan(self, tag: str, path: str, options: ReadOptions) -> tuple[FileColumns, list[WorkItem]]:
         """The file's sampled columns and its work items."""
@@ -480,6 +492,11 @@ class FileFormat:
 
     def read(self, item: WorkItem, schema: pa.Schema, options: ReadOptions) -> Iterator[pa.RecordBatch | RejectedRow]:
         """Record batches of `schema` for the item's rows, and the rows it rejects."""
+        raise NotImplementedError
+
+    def read_values(self, item: WorkItem, schema: pa.Schema, options: ReadOptions) -> Iterator[pa.RecordBatch | RejectedRow]:
+        """For `types_from_values`: the item's columns as `schema` types them where all
+        their values fit, else as read; rows rejected only where they cannot be read."""
         raise NotImplementedError
 
     def not_this_format(self, path: str, error: Exception) -> IngestionError:
@@ -702,21 +719,34 @@ def _growing_blocks(block: int, read):
 def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[int, int, int]:
     """(non-empty values, values that are not numbers, 1 if some number is not an integer).
 
-    A column that casts whole costs one vectorised cast; only a column with a misfit is
-    matched against the number pattern to count them.
+    Text is judged by its distinct values, each weighted by how often it occurs: a text
+    column repeats its values (categories), and a column that casts whole costs one
+    vectorised cast; only a column with a misfit is matched against the number pattern.
     """
-    values = column.drop_null()
-    if len(values) == 0:
+    present = len(column) - column.null_count
+    if present == 0:
         return 0, 0, 0
-    if pa.types.is_integer(values.type):
-        return len(values), 0, 0
-    if pa.types.is_floating(values.type):
-        return len(values), 0, 1
+    if pa.types.is_integer(column.type):
+        return present, 0, 0
+    if pa.types.is_floating(column.type):
+        return present, 0, 1
+    values = column.drop_null()
+    distinct = pc.value_counts(values)
+    values, weights = distinct.field("values"), distinct.field("counts")
+    total = pc.sum(weights).as_py()
     if _casts(values, pa.float64()):
-        return len(values), 0, int(not _casts(values, pa.int64()))
+        return total, 0, int(not _casts(values, pa.int64()))
     matched = pc.match_substring_regex(values, _NUMBER)
     numbers = values.filter(matched)
-    return len(values), len(values) - len(numbers), int(len(numbers) > 0 and not _casts(numbers, pa.int64()))
+    not_numbers = pc.sum(weights.filter(pc.invert(matched))).as_py() or 0
+    return total, not_numbers, int(len(numbers) > 0 and not _casts(numbers, pa.int64()))
+
+
+def values_columns(item: WorkItem, batches: list[pa.RecordBatch]) -> FileColumns:
+    """The value counts of what `read_values` read of a CSV item, for `unify_columns`."""
+    table = pa.Table.from_batches(batches) if batches else None
+    counts = tuple(_value_counts(table[name]) if table is not None else (0, 0, 0) for name in item.columns)
+    return FileColumns(item.path, item.columns, tuple(_counted_kind(c, 0.0) for c in counts), counts, item.tag)
 
 
 def _casts(values: pa.ChunkedArray, target: pa.DataType) -> bool:
@@ -730,6 +760,23 @@ def _casts(values: pa.ChunkedArray, target: pa.DataType) -> bool:
     return False
 
 
+def typed_where_all_fit(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
+    """Batches with each text column cast to the schema's type where all its values cast
+    (whitespace trimmed, as `_fit` casts), else left as text; other columns as they are."""
+    if not batches:
+        return batches
+    table = pa.Table.from_batches(batches)
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        index = schema.get_field_index(field.name)
+        target = schema.field(index).type if index >= 0 else pa.string()
+        if pa.types.is_string(field.type) and target != pa.string():
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = pc.cast(pc.utf8_trim_whitespace(column), target)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).to_batches()
+
+
 class CsvFormat(FileFormat):
     """CSV files, read by Arrow's streaming CSV reader from each work item's bytes.
 
@@ -740,6 +787,7 @@ class CsvFormat(FileFormat):
     """
 
     name = "csv"
+    types_from_values = True
 
 
     def plan(self, tag, path, options):
@@ -766,39 +814,22 @@ class CsvFormat(FileFormat):
             if whole:
                 raise self.not_this_format(path, error) from error
             counts = ((0, 0, 0),) * len(names)  # a head cut inside a long row: guess nothing
-        if not whole:
-            try:
-                counts = self._whole_file_counts(path, names, counts, options, newlines)
-            except pa.ArrowInvalid as error:
-                raise self.not_this_format(path, error) from error
         kinds = tuple(_counted_kind(c, options.max_mixed_fraction) for c in counts)
         columns = FileColumns(path, names, kinds, counts)
         ranges = [(0, -1)] if newlines else _line_ranges(path, options)
         return columns, [WorkItem(tag, path, start, stop, names, newlines) for start, stop in ranges]
 
-    def _whole_file_counts(self, path, names, head_counts, options, newlines):
-        """The value counts of every column over the whole file.
-
-        The file is parsed once with the types its head suggests (numbers where the head
-        holds only numbers): when that parse succeeds, as it does for clean data, those
-        columns are numbers throughout and only the text columns need counting; a value
-        that does not fit them makes the file be read again, all as text. Arrow parses a
-        file known to hold no newlines in quoted values twice as fast, so say which it is.
-        """
-        guess = {name: KIND_TYPES.get(_counted_kind(c, 0.0), pa.string()) if c[0] else pa.string()
-                 for name, c in zip(names, head_counts, strict=True)}
-        with contextlib.ExitStack() as stack:
-            def source():
-                return stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.AUTO))
-            try:
-                table = _read_typed(source, guess, options, newlines)
-            except pa.ArrowInvalid as error:
-                if "conversion error" not in str(error):
-                    raise
-                table = _read_typed(source, dict.fromkeys(names, pa.string()), options, newlines)
-        return tuple(_value_counts(table[name]) for name in names)
-
     def read(self, item, schema, options):
+        return self._read(item, schema, options, exact=True)
+
+    def read_values(self, item, schema, options):
+        """The item's rows with the schema's types where every value of a column fits its
+        type, else as text (no value is rejected for its type here), the file's columns in
+        its order; rows that cannot be split into fields are rejected as in `read`. One
+        parse where every value fits, as for clean data; the text path parses once more."""
+        return self._read(item, schema, options, exact=False)
+
+    def _read(self, item, schema, options, exact):
         begin, data = _item_bytes(item)
         if not data or data.isspace():  # isspace stops at the first other byte; strip would copy it all
             return
@@ -813,12 +844,12 @@ class CsvFormat(FileFormat):
         undecodable: list[tuple[int, str, str]] = []
         try:
             try:
-                invalid, typed, rejected = self._parse(data, item, schema, options, skip)
+                invalid, typed, rejected = self._parse(data, item, schema, options, skip, exact)
             except pa.ArrowInvalid as error:
                 if "UTF8" not in str(error):
                     raise
                 data, undecodable = _blank_undecodable_lines(data)
-                invalid, typed, rejected = self._parse(data, item, schema, options, skip)
+                invalid, typed, rejected = self._parse(data, item, schema, options, skip, exact)
         except pa.ArrowInvalid as error:
             raise self.not_this_format(item.path, error) from error
         if invalid or rejected or undecodable or unterminated:
@@ -830,11 +861,12 @@ class CsvFormat(FileFormat):
             yield from self._rejections(item, data, first_line, skip, invalid, rejected)
         for batch in typed:
             if batch.num_rows:
-                yield conform(batch, schema)[0]
+                yield conform(batch, schema)[0] if exact else batch
 
-    def _parse(self, data, item, schema, options, skip):
+    def _parse(self, data, item, schema, options, skip, exact):
         """The item's rows that Arrow cannot split, its batches, and the rows that do not
-        fit their column's type (by row index)."""
+        fit their column's type (by row index). Unless `exact`, no row is rejected for
+        its type: a column holding a value that does not fit stays text."""
         invalid: list[pacsv.InvalidRow] = []
 
         def handler(row: pacsv.InvalidRow) -> str:
@@ -865,7 +897,8 @@ class CsvFormat(FileFormat):
         except pa.ArrowInvalid as error:
             if "conversion error" not in str(error) or "UTF8" in str(error):
                 raise
-            typed, rejected = self._conform_strings(batches(dict.fromkeys(item.columns, pa.string())), schema)
+            text = batches(dict.fromkeys(item.columns, pa.string()))
+            typed, rejected = self._conform_strings(text, schema) if exact else (typed_where_all_fit(text, schema), {})
         return invalid, typed, rejected
 
     def _conform_strings(self, batches: list[pa.RecordBatch], schema: pa.Schema):
@@ -1050,4 +1083,5 @@ FILE_FORMATS: dict[str, FileFormat] = {
 }
 
 __all__ = ["FILE_FORMATS", "FORMATS", "FileColumns", "FileFormat", "IngestionError", "ReadOptions",
-           "RejectedRow", "WorkItem", "conform", "match_files", "mixed_string_columns", "unify_columns"]
+           "RejectedRow", "WorkItem", "conform", "match_files", "mixed_string_columns", "typed_where_all_fit",
+           "unify_columns", "values_columns"]

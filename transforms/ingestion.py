@@ -4,9 +4,14 @@ record batches, split deterministically, and written as Parquet.
 The read is splittable: each file is planned into work items (byte ranges aligned to
 line starts, runs of Parquet row groups, whole compressed or record files), a Reshuffle
 spreads the items over workers, and each item is read in large chunks by pyarrow. The
-column types of the whole read are unified from every file before any row is read (see
-`formats.unify_columns`: CSV columns are typed from all their values), so every batch
-of every file has one schema; a split given its own files has only their columns.
+column types of the whole read are unified from every file (`formats.unify_columns`), so
+every batch of every file has one schema; a split given its own files has only their
+columns. Files that carry types are unified before any row is read. CSV columns are typed
+from all their values, and each CSV byte is parsed once where the values fit the types
+the files' heads suggest: every item is read with those types (text where a value does
+not fit) and held in a temporary file while the value counts of all items decide the schema;
+then an item whose columns have the decided types is kept, and only an item read with
+other types is parsed again with the decided ones.
 
 Rows that do not parse or do not fit their column's type are never dropped or coerced:
 they come out as `RejectedRow`s. Counts go to Beam metrics (namespace `NAMESPACE`; read
@@ -23,6 +28,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,9 +39,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.window import GlobalWindows
@@ -49,9 +57,12 @@ from beam_ml.transforms.formats import (
     ReadOptions,
     RejectedRow,
     WorkItem,
+    conform,
     match_files,
     mixed_string_columns,
+    typed_where_all_fit,
     unify_columns,
+    values_columns,
 )
 from beam_ml.transforms.threads import map_in_threads
 
@@ -255,11 +266,73 @@ class _UnifyColumns(beam.CombineFn):
                 for tag, held in names.items()}
 
 
+class _ValuesRead(NamedTuple):
+    """A work item as `_ReadValues` read it: where its batches are held (an Arrow IPC
+    file; "" when it has no rows) while the types are decided, and the rows it rejected."""
+
+    item: WorkItem
+    held: str
+    rejected: tuple[RejectedRow, ...]
+
+
+def _held_dir(pipeline_options: PipelineOptions) -> str:
+    """Where read items wait for the types: the pipeline's --temp_location (give one that
+    every worker reaches on a cluster), else this machine's temporary directory."""
+    return pipeline_options.view_as(GoogleCloudOptions).temp_location or tempfile.gettempdir()
+
+
+def _hold(batches: list[pa.RecordBatch], directory: str) -> str:
+    """Write the batches to a new file under `directory`; its path."""
+    if not batches:
+        return ""
+    path = FileSystems.join(directory, f"beam-ml-ingest-{uuid.uuid4().hex}.arrow")
+    with FileSystems.create(path) as f, pa.ipc.new_stream(f, batches[0].schema) as out:
+        for batch in batches:
+            out.write_batch(batch)
+    return path
+
+
+def _take_held(path: str) -> list[pa.RecordBatch] | None:
+    """The batches `_hold` wrote, removing the file; None when it is not there (a retried
+    bundle took it, or this worker cannot reach the directory)."""
+    if not path:
+        return []
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            data = f.read()
+    except (OSError, BeamIOError):
+        return None
+    FileSystems.delete([path])
+    return list(pa.ipc.open_stream(data))
+
+
+class _ReadValues(beam.DoFn):
+    """For formats whose values decide the types (CSV): a work item → the item read with
+    the types the files' heads suggest, held in a file under `held_dir` (`_ValuesRead`),
+    and the value counts of what it read (tagged), from which the schema is decided
+    after every item is read. Held on disk, not in the pipeline: a runner keeps several
+    copies of a collection that waits for a side input (taxi ×100: 1.5 GB in memory for
+    250 MB of batches)."""
+
+    def __init__(self, options: ReadOptions, held_dir: str) -> None:
+        self._options = options
+        self._held_dir = held_dir
+
+    def process(self, item: WorkItem, schemas: Mapping[str, pa.Schema]) -> Iterator[_ValuesRead | TaggedOutput]:
+        batches, rejected = [], []
+        for out in FILE_FORMATS[self._options.format].read_values(item, schemas[item.tag], self._options):
+            (rejected if isinstance(out, RejectedRow) else batches).append(out)
+        yield TaggedOutput(_COLUMNS, values_columns(item, batches))
+        yield _ValuesRead(item, _hold(batches, self._held_dir), tuple(rejected))
+
+
 class _ReadWorkItems(beam.DoFn):
     """A work item → record batches (tagged with the item's tag) and rejected rows.
 
-    An item with no rows gives one empty batch, so a read of empty files still carries
-    its columns downstream.
+    An item `_ReadValues` read already is kept where every column has its schema type,
+    as for clean data; otherwise it is read again with the schema's types, which rejects
+    the values that do not fit. An item with no rows gives one empty batch, so a read of
+    empty files still carries its columns downstream.
     """
 
     def __init__(self, options: ReadOptions) -> None:
@@ -267,10 +340,14 @@ class _ReadWorkItems(beam.DoFn):
         self._read = Metrics.counter(NAMESPACE, "rows_read")
         self._rejected = Metrics.counter(NAMESPACE, "rows_rejected")
 
-    def process(self, item: WorkItem, schemas: Mapping[str, pa.Schema]) -> Iterator[TaggedOutput]:
+    def process(self, part: WorkItem | _ValuesRead, schemas: Mapping[str, pa.Schema]) -> Iterator[TaggedOutput]:
+        item = part.item if isinstance(part, _ValuesRead) else part
         schema = schemas[item.tag]
+        outs = _kept(part, schema) if isinstance(part, _ValuesRead) else None
+        if outs is None:
+            outs = FILE_FORMATS[self._options.format].read(item, schema, self._options)
         empty = True
-        for out in FILE_FORMATS[self._options.format].read(item, schema, self._options):
+        for out in outs:
             if isinstance(out, RejectedRow):
                 self._rejected.inc()
                 yield TaggedOutput(REJECTED, out)
@@ -280,6 +357,27 @@ class _ReadWorkItems(beam.DoFn):
                 yield TaggedOutput(item.tag, out)
         if empty:
             yield TaggedOutput(item.tag, pa.RecordBatch.from_pylist([], schema=schema))
+
+
+def _kept(part: _ValuesRead, schema: pa.Schema) -> list[pa.RecordBatch | RejectedRow] | None:
+    """The rows of an item read with the types it turned out to have, as `schema`; None
+    where a column was read with another type than the schema's and cannot be cast
+    exactly: text holding a value that does not fit (a rejected row, whose line only the
+    file's text gives), or numbers of a column that became float or text (their text
+    is needed), and where the held batches are gone. Text whose values all fit is cast: a column empty in the heads is read
+    as text, and numbers anywhere else make it numeric."""
+    batches = _take_held(part.held)
+    if batches is None:
+        return None
+
+    def fits() -> bool:
+        return not batches or all(schema.field(f.name).type == f.type for f in batches[0].schema)
+
+    if not fits():
+        batches = typed_where_all_fit(batches, schema)
+        if not fits():
+            return None
+    return [*part.rejected, *(conform(batch, schema)[0] for batch in batches)]
 
 
 class _SplitBatches(beam.DoFn):
@@ -426,12 +524,15 @@ class _ReadSources(beam.PTransform):
             | "PlanFiles" >> beam.ParDo(_PlanFiles(self._options)).with_outputs(_COLUMNS, main="items")
         )
         schema = planned[_COLUMNS] | "UnifyColumns" >> beam.CombineGlobally(_UnifyColumns(self._options))
-        return (
-            planned.items
-            | "SpreadWorkItems" >> beam.Reshuffle()
-            | "ReadWorkItems"
-            >> beam.ParDo(_ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
-        )
+        items = planned.items | "SpreadWorkItems" >> beam.Reshuffle()
+        if FILE_FORMATS[self._options.format].types_from_values:
+            held_dir = _held_dir(pbegin.pipeline.options)
+            values = items | "ReadValues" >> beam.ParDo(
+                _ReadValues(self._options, held_dir), beam.pvalue.AsSingleton(schema)).with_outputs(_COLUMNS, main="parts")
+            schema = values[_COLUMNS] | "TypeFromValues" >> beam.CombineGlobally(_UnifyColumns(self._options))
+            items = values.parts
+        return items | "ReadWorkItems" >> beam.ParDo(
+            _ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
 
 
 class ReadExamples(beam.PTransform[PBegin, ReadResult]):
@@ -563,12 +664,22 @@ def read_examples_in_memory(input_files: str | Mapping[str, str], options: ReadO
     schemas = _UnifyColumns(options).extract_output(columns)
     batches: dict[str, list[pa.RecordBatch]] = {}
     rejected: list[RejectedRow] = []
-    for item in items:
-        for out in read.process(item, schemas):
-            if out.tag == REJECTED:
-                rejected.append(out.value)
-            else:
-                batches.setdefault(out.tag, []).append(out.value)
+    with tempfile.TemporaryDirectory(prefix="beam-ml-ingest-") as held:  # gone even when a read fails
+        if FILE_FORMATS[options.format].types_from_values:
+            values, columns, parts = _ReadValues(options, held), [], []
+            for item in items:
+                for out in values.process(item, schemas):
+                    if isinstance(out, TaggedOutput):
+                        columns.append(out.value)
+                    else:
+                        parts.append(out)
+            schemas, items = _UnifyColumns(options).extract_output(columns), parts
+        for item in items:
+            for out in read.process(item, schemas):
+                if out.tag == REJECTED:
+                    rejected.append(out.value)
+                else:
+                    batches.setdefault(out.tag, []).append(out.value)
     if isinstance(input_files, str):
         config = split or SplitConfig()
         splitter = _SplitBatches(config)

@@ -2,6 +2,8 @@
 depend on where a value sits, conflicting files fail, a split keeps its own columns,
 and long, broken or undecodable fields are read or rejected row by row."""
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -83,3 +85,100 @@ def test_an_undecodable_byte_rejects_its_row_not_the_file(tmp_path):
     assert [(r.line, r.path) for r in result.rejected] == [(3, path)]
     assert "invalid UTF-8" in result.rejected[0].reason
     assert sorted(all_rows(result).to_pylist(), key=lambda r: r["a"]) == [{"a": 1, "b": "ok"}, {"a": 3, "b": "fine"}]
+
+
+def parses_by_first_line(monkeypatch) -> list[bytes]:
+    """Record the first line of every text Arrow's CSV reader is given to parse."""
+    import pyarrow.csv as pacsv
+
+    parsed, read_csv = [], pacsv.read_csv
+
+    def recording(source, *args, **kwargs):
+        data = source.read()
+        parsed.append(bytes(data[: data.find(b"\n")]))
+        return read_csv(pa.BufferReader(data), *args, **kwargs)
+
+    monkeypatch.setattr(pacsv, "read_csv", recording)
+    return parsed
+
+
+def items_of(path: str, options: ReadOptions) -> list[bytes]:
+    """The first line of each work item of a CSV file."""
+    from beam_ml.transforms.formats import FILE_FORMATS, _item_bytes
+
+    _, items = FILE_FORMATS["csv"].plan("t", path, options)
+    return [bytes(data[: data.find(b"\n")]) for data in (_item_bytes(item)[1] for item in items)]
+
+
+def test_a_csv_whose_values_fit_its_heads_types_is_parsed_once(tmp_path, monkeypatch):
+    # `late` is empty in the head and holds integers further on: read as text, then cast
+    rows = "".join(f"{i},{i / 4},w{i % 7},{i if i > 2000 else ''}\n" for i in range(3000))
+    path = write(tmp_path / "clean.csv", "n,x,s,late\n" + rows)
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    starts = items_of(path, options)
+    parsed = parses_by_first_line(monkeypatch)
+    result = read_examples_in_memory(path, options)
+    table = all_rows(result)
+    assert len(starts) > 3 and table.num_rows == 3000 and not result.rejected
+    assert [table.schema.field(name).type for name in ("n", "x", "s", "late")] == [
+        pa.int64(), pa.float64(), pa.string(), pa.int64()]
+    assert sorted(table.column("late").drop_null().to_pylist()) == list(range(2001, 3000))
+    # the head's sample once, then each work item once: no parse only to decide the types
+    assert sorted(parsed[1:]) == sorted(starts)
+
+
+def test_only_the_work_item_holding_a_misfit_is_parsed_again(tmp_path, monkeypatch):
+    lines = [f"{i},w{i % 7}" for i in range(3000)]
+    lines[2900] = "oops,w"
+    path = write(tmp_path / "late.csv", "n,s\n" + "\n".join(lines) + "\n")
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    starts = items_of(path, options)
+    parsed = parses_by_first_line(monkeypatch)
+    result = read_examples_in_memory(path, options)
+    assert all_rows(result).schema.field("n").type == pa.int64()
+    assert [(r.line, r.raw) for r in result.rejected] == [(2902, "oops,w")]
+    items_parsed = parsed[1:]  # after the head's sample
+    assert all(items_parsed.count(start) == 1 for start in starts[:-1])
+    assert items_parsed.count(starts[-1]) > 1
+
+
+def test_an_item_whose_held_batches_are_gone_is_read_again(tmp_path, monkeypatch):
+    """A retried bundle finds its item's held file taken: the item is read from its text."""
+    from beam_ml.transforms import ingestion
+
+    path = write(tmp_path / "x.csv", "n,s\n" + "".join(f"{i},w{i % 7}\n" for i in range(3000)))
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    expected = read_examples_in_memory(path, options).splits
+    take = ingestion._take_held
+
+    def taken_before(held):
+        take(held)  # as a first attempt of the bundle would
+        return take(held)
+
+    monkeypatch.setattr(ingestion, "_take_held", taken_before)
+    again = read_examples_in_memory(path, options).splits
+    assert {name: table.to_pylist() for name, table in again.items()} == {
+        name: table.to_pylist() for name, table in expected.items()}
+
+
+def test_held_items_wait_under_the_temp_location_and_are_removed(tmp_path, monkeypatch):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from beam_ml.transforms import ingestion
+    from beam_ml.transforms.ingestion import IngestExamples, SplitConfig
+
+    holds, hold = [], ingestion._hold
+    monkeypatch.setattr(ingestion, "_hold", lambda *args: holds.append(hold(*args)) or holds[-1])
+
+    path = write(tmp_path / "x.csv", "n,s\n" + "".join(f"{i},w{i % 7}\n" for i in range(3000)))
+    options = ReadOptions(format="csv", infer_bytes=256, split_bytes=8 << 10)
+    held = tmp_path / "temp"
+    held.mkdir()
+    pipeline = beam.Pipeline(options=PipelineOptions([f"--temp_location={held}"]))
+    rows = (pipeline | IngestExamples(path, options, SplitConfig({"all": 1}))).splits["all"]
+    assert_that(rows | beam.Map(lambda batch: batch.num_rows) | beam.CombineGlobally(sum), equal_to([3000]))
+    pipeline.run().wait_until_finish()
+    assert len(holds) == len(items_of(path, options)) and all(Path(p).parent == held for p in holds)  # in this process
+    assert list(held.iterdir()) == []
