@@ -118,9 +118,14 @@ def join(base: str, *parts: str) -> str:
 
 
 def exists(uri: str) -> bool:
+    """Whether a file or a directory exists; on an object store a "directory" is a prefix with a file under it."""
     if is_local(uri):
         return os.path.exists(local_path(uri))
-    return _beam_fs().exists(uri)
+    fs = _beam_fs()
+    if fs.exists(uri):
+        return True
+    found = fs.match([uri.rstrip("/") + "/**"], limits=[1])
+    return bool(found and found[0].metadata_list)
 
 
 def makedirs(uri: str) -> None:
@@ -151,9 +156,11 @@ def remove_tree(uri: str) -> None:
     if is_local(uri):
         shutil.rmtree(local_path(uri), ignore_errors=True)
         return
-    fs = _beam_fs()
-    if fs.exists(uri):
-        fs.delete([uri])
+    files = list(list_files(uri))
+    if _beam_fs().exists(uri):
+        files.append(uri)
+    if files:
+        _beam_fs().delete(files)
 
 
 def list_files(uri: str) -> Iterator[str]:
