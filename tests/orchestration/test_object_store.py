@@ -318,3 +318,20 @@ def test_secrets_appear_nowhere_in_the_store_logs_or_cli_output(s3_server, s3_bu
     everything = "\n".join(dumped)
     assert "--s3_secret_access_key=***" in everything, "the run's flags are recorded, redacted"
     assert secret not in everything and password not in everything
+
+
+def test_s3_calls_share_one_boto3_client_per_settings(s3_server, s3_bucket, monkeypatch):
+    """Beam makes a boto3 client per S3 operation (0.3-0.8 s each); the framework's calls reuse one."""
+    import botocore.session
+
+    fs.configure(s3_server.beam_flags())
+    s3_server.client().put_object(Bucket=s3_bucket[len("s3://") :], Key="p/x.txt", Body=b"x")
+    assert fs.exists(f"{s3_bucket}/p")
+    made = []
+    real = botocore.session.Session.create_client
+    monkeypatch.setattr(botocore.session.Session, "create_client", lambda self, *a, **k: made.append(a) or real(self, *a, **k))
+    for _ in range(5):
+        assert fs.exists(f"{s3_bucket}/p/x.txt")
+        assert fs.fingerprint(f"{s3_bucket}/p")
+        assert list(fs.list_files(f"{s3_bucket}/p")) == [f"{s3_bucket}/p/x.txt"]
+    assert made == []
