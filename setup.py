@@ -9,7 +9,7 @@ from setuptools import setup
 # One set that installs together on Python 3.11 (checked by `make test` on a
 # fresh venv). constraints.txt pins the rest of the tree for reproducibility.
 INSTALL_REQUIRES = [
-    "apache-beam[gcp]==2.77.0",
+    "apache-beam[gcp,aws]==2.77.0",
     "tensorflow==2.21.0",
     "tensorflow-transform==1.21.0",
     "tfx-bsl==1.21.0",
@@ -52,6 +52,7 @@ setup(
         "beam_ml",
         "beam_ml.metadata",
         "beam_ml.orchestration",
+        "beam_ml.testing",
         "beam_ml.components",
         "beam_ml.views",
         "beam_ml.transforms",

@@ -24,6 +24,7 @@ from beam_ml.artifacts import (
 )
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import (
+    FilePattern,
     Input,
     Output,
     Pipeline,

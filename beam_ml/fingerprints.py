@@ -21,8 +21,9 @@ differs, found by diffing two such files:
   SavedModel's own ``assets/`` copy at load time, so the path is only a name;
 - ``fingerprint.pb`` holds a random uuid and checksums of the above.
 
-``saved_model_fingerprint`` therefore hashes every file of the directory
-tree as ``fs.fingerprint`` does, except that each ``saved_model.pb`` is
+``saved_model_fingerprint`` therefore counts every file of the directory
+tree as ``fs.fingerprint`` does (on an object store: size and the store's
+checksum, no download), except that each ``saved_model.pb`` is
 replaced by a canonical text of its proto (functions and their nodes sorted,
 the counters and temporary paths above normalised) and ``fingerprint.pb`` is left out. Every
 constant, op, attribute, asset, variable and signature still counts: a
@@ -40,7 +41,6 @@ from beam_ml import fs
 
 _SAVED_MODEL = "saved_model.pb"
 _TF_FINGERPRINT = "fingerprint.pb"
-_CHUNK = 1 << 20
 
 _TEMP_VOCABULARY = re.compile(r"[^\s'\"]*/tftransform_tmp/")
 _FUNCTION_COUNTER = re.compile(r"(__inference_\w*?)_\d+\b")
@@ -87,11 +87,10 @@ def saved_model_fingerprint(uri: str) -> str:
         if name == _TF_FINGERPRINT:
             continue
         digest.update(rel.encode() + b"\0")
-        with fs.open_read(path) as handle:
-            if name == _SAVED_MODEL:
+        if name == _SAVED_MODEL:
+            with fs.open_read(path) as handle:
                 digest.update(canonical_saved_model(handle.read()).encode())
-            else:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
+        else:
+            fs.update_with_file(digest, path)
         digest.update(b"\0")
     return digest.hexdigest()

@@ -4,10 +4,10 @@
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
-    beam-ml show     (ARTIFACT_ID | --run RUN_ID) (--pipeline-root DIR | --metadata-url URL)
+    beam-ml show     (ARTIFACT_ID | --run RUN_ID) (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
     beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format text|dot]
-    beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL)
-    beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080]
+    beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
+    beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080] [-- BEAM ARGS]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
     beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
     beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
@@ -25,7 +25,15 @@ submitted (their ids are recorded with each execution); see
 
 Everything after ``--``, and any flag ``run`` does not know, goes to Beam's
 PipelineOptions unchanged (``--runner``, ``--direct_num_workers``,
-``--flink_master``, ``--project`` ...).
+``--flink_master``, ``--project`` ...). The inspecting commands (``show``,
+``check``, ``lineage``) take Beam flags after ``--`` too, for artifacts on an
+object store (``-- --s3_endpoint_url=...``).
+
+A pipeline root on an object store (``--pipeline-root s3://bucket/path``)
+needs ``--metadata-url``. Secret flags (``--s3_secret_access_key`` ...) and
+the store URL's password are never printed or recorded
+(``beam_ml.redaction``); better still, pass credentials through the standard
+chains (AWS environment or profile, Google application-default credentials).
 
 A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
 ``create_pipeline()`` returning one.
@@ -65,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        from beam_ml.redaction import redact_args
+
+        parser.error(f"unrecognized arguments: {' '.join(redact_args(unknown))}")
     try:
         return args.handler(args, [*unknown, *beam_args])
     except CliError as error:
@@ -196,8 +206,10 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.orchestration.failures import sigterm_as_interrupt
     from beam_ml.orchestration.logs import configure_console
     from beam_ml.orchestration.progress import NullProgress, RichProgress
-    from beam_ml.orchestration.runner import (
-        LocalDagRunner,  # before the pipeline file's directory joins sys.path
+    from beam_ml.orchestration.runner import (  # before the pipeline file's directory joins sys.path
+        LocalDagRunner,
+        StoreNotNamed,
+        store_url_for,
     )
 
     configure_console(verbose=args.verbose)
@@ -213,6 +225,10 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.pipeline_root:
         pipeline = pipeline.with_root(args.pipeline_root)
     metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
+    try:
+        store_url_for(pipeline, metadata_url)
+    except StoreNotNamed as error:
+        raise CliError(str(error)) from error
     progress = RichProgress() if sys.stdout.isatty() else NullProgress()
     runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress)
     with sigterm_as_interrupt():
@@ -220,6 +236,7 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str | None) -> int:
+    from beam_ml.fs import StoreUnreachable
     from beam_ml.orchestration.failures import (
         EXIT_SIGINT,
         EXIT_SIGTERM,
@@ -227,10 +244,13 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
         RunCancelled,
         Terminated,
     )
+    from beam_ml.redaction import redact_url
 
-    store_flag = f"--metadata-url {metadata_url}" if metadata_url else f"--pipeline-root {pipeline.root}"
+    store_flag = f"--metadata-url {redact_url(metadata_url)}" if metadata_url else f"--pipeline-root {pipeline.root}"
     try:
         result = runner.run(pipeline)
+    except StoreUnreachable as error:
+        return _failed(None, str(error))
     except RunCancelled as cancelled:
         print(f"run {cancelled.run_id} of {pipeline.name}: CANCELLED", flush=True)
         _failed(cancelled.component, cancelled.reason)
@@ -308,10 +328,18 @@ def _print_summaries(result) -> None:
 # --- inspecting the store ------------------------------------------------------------------
 
 
-def _open_store(args: argparse.Namespace) -> MetadataStore:
+def _open_store(args: argparse.Namespace, beam_args: Sequence[str] = ()) -> MetadataStore:
+    """The store the command names; ``beam_args`` (after ``--``) configure the file systems its artifacts are on."""
+    from beam_ml import fs
     from beam_ml.metadata.store import MetadataStore, sqlite_url_for_root
+    from beam_ml.redaction import register_args, register_url
 
+    fs.configure(beam_args)
+    register_args(beam_args)
     url = args.metadata_url or os.environ.get(ENV_METADATA_URL)
+    register_url(url)
+    if not url and args.pipeline_root and not fs.is_local(args.pipeline_root):
+        raise CliError(f"{args.pipeline_root} is on an object store and keeps no store: say which one with --metadata-url URL")
     if not url and args.pipeline_root:
         path = os.path.join(args.pipeline_root, "metadata.sqlite")
         if not os.path.isfile(path):
@@ -389,10 +417,10 @@ def _cmd_logs(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _cmd_check(args: argparse.Namespace, _: list[str]) -> int:
+def _cmd_check(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.orchestration.disk_check import check_store_and_disk
 
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         live = len(store.artifacts_in_state("LIVE"))
         problems = check_store_and_disk(store)
     for problem in problems:
@@ -404,7 +432,7 @@ def _cmd_check(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
+def _cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
     from rich.table import Table
 
     from beam_ml.display import render_artifact
@@ -412,9 +440,9 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
     if (args.artifact_id is None) == (args.run is None):
         raise CliError("say what to show: ARTIFACT_ID, or --run RUN_ID (`beam-ml runs` lists the runs)")
     if args.run is not None:
-        return _show_run(args)
+        return _show_run(args, beam_args)
     console = _console()
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         try:
             artifact = store.get_artifact(args.artifact_id)
         except KeyError as error:
@@ -435,11 +463,11 @@ def _cmd_show(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _show_run(args: argparse.Namespace) -> int:
+def _show_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     """A run's executions in order, each with the artifacts it read and wrote (ids first: what show takes)."""
     from rich.table import Table
 
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         try:
             run = store.get_run(args.run)
         except KeyError as error:
@@ -460,11 +488,11 @@ def _show_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
+def _cmd_lineage(args: argparse.Namespace, beam_args: list[str]) -> int:
     """Each step and each artifact once: a graph (``--format dot`` for Graphviz), not a tree that repeats ancestors."""
     from beam_ml.metadata.lineage import lineage_graph
 
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         try:
             graph = lineage_graph(store, args.artifact_id, args.direction)
         except KeyError as error:
@@ -500,11 +528,11 @@ def _cmd_lineage(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace, _: list[str]) -> int:
+def _cmd_report(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.views.report import run_report
 
     started = time.perf_counter()
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         try:
             store.get_run(args.run_id)
         except KeyError as error:
@@ -517,10 +545,10 @@ def _cmd_report(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
-def _cmd_ui(args: argparse.Namespace, _: list[str]) -> int:
+def _cmd_ui(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.ui import serve
 
-    with _open_store(args) as store:
+    with _open_store(args, beam_args) as store:
         serve(store, host=args.host, port=args.port)
     return 0
 

@@ -1,6 +1,7 @@
 """Shared fixtures: where the shared data sets are, and skipping when they are absent."""
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,25 @@ def postgres():
         pytest.skip(f"PostgreSQL cannot be installed or started here: {error}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (SeaweedFS, built from the Go module proxy on first use) for the session."""
+    from beam_ml.testing import seaweedfs
+
+    try:
+        server = seaweedfs.start()
+    except seaweedfs.SeaweedUnavailable as error:
+        pytest.skip(f"the S3 test server (SeaweedFS) cannot be built or started here: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A fresh empty bucket on the session's S3 server, as ``s3://name``."""
+    return s3_server.create_bucket(f"test-{next(_counter)}-{os.getpid()}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

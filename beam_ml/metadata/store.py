@@ -32,6 +32,8 @@ PENDING, LIVE, ABANDONED = "PENDING", "LIVE", "ABANDONED"
 RUNNING, COMPLETE, CACHED, FAILED = "RUNNING", "COMPLETE", "CACHED", "FAILED"
 #: A run or execution stopped on purpose (SIGTERM, Ctrl-C): not a defect of its inputs or code.
 CANCELLED = "CANCELLED"
+#: Property of a PENDING artifact: the final URI its staging files are being copied to (object stores).
+PUBLISHING_TO = "publishing_to"
 INPUT, OUTPUT = "INPUT", "OUTPUT"
 
 
@@ -361,6 +363,23 @@ class MetadataStore:
                 values["properties"] = {**(current or {}), **properties}
             conn.execute(update(t.executions).where(t.executions.c.id == execution_id).values(**values))
 
+    def mark_publishing(self, targets: Mapping[int, str]) -> None:
+        """Record where each PENDING artifact (id -> final URI) is about to be copied.
+
+        On an object store publishing is a copy, not a rename; if the process
+        dies during it, the artifact stays PENDING and whoever abandons it
+        (``recover_abandoned``) gets this target back to delete as well.
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            for artifact_id, uri in targets.items():
+                current = conn.execute(select(t.artifacts.c.properties).where(t.artifacts.c.id == artifact_id)).scalar_one()
+                conn.execute(
+                    update(t.artifacts)
+                    .where(t.artifacts.c.id == artifact_id, t.artifacts.c.state == PENDING)
+                    .values(properties={**(current or {}), PUBLISHING_TO: uri}, updated_at=now)
+                )
+
     def fail_execution(
         self,
         execution_id: int,
@@ -472,7 +491,7 @@ class MetadataStore:
         self, conn: Connection, execution_ids: list[int], now: float, states: tuple[str, ...] = (PENDING,)
     ) -> list[str]:
         pending = conn.execute(
-            select(t.artifacts.c.id, t.artifacts.c.uri)
+            select(t.artifacts.c.id, t.artifacts.c.uri, t.artifacts.c.properties)
             .join(t.events, t.events.c.artifact_id == t.artifacts.c.id)
             .where(t.events.c.execution_id.in_(execution_ids), t.events.c.kind == OUTPUT, t.artifacts.c.state.in_(states))
         ).all()
@@ -482,7 +501,10 @@ class MetadataStore:
                 .where(t.artifacts.c.id.in_([row.id for row in pending]))
                 .values(state=ABANDONED, updated_at=now)
             )
-        return [row.uri for row in pending]
+        uris = [row.uri for row in pending]
+        # A copy to the final prefix that a dead process had begun (``mark_publishing``); never a LIVE output's.
+        uris += [row.properties[PUBLISHING_TO] for row in pending if PUBLISHING_TO in (row.properties or {}) and row.uri != row.properties[PUBLISHING_TO]]
+        return uris
 
     @staticmethod
     def _add_events(conn: Connection, execution_id: int, kind: str, artifacts: Mapping[str, ArtifactRecord]) -> None:

@@ -18,6 +18,10 @@ The file lives under the pipeline root (``.logs/<component>-<id>.log``) and its
 path is recorded with the execution; ``beam-ml logs EXECUTION_ID`` prints it.
 A pipeline root on object storage keeps its logs in the local temporary
 directory instead: a log is for the machine that ran the step.
+
+Both the console and the file format records through
+``redaction.ScrubbingFormatter``: the run's secrets (S3 keys, the store's
+password) never reach either, whoever logged them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from beam_ml import fs
+from beam_ml.redaction import ScrubbingFormatter
 
 LOG_DIR = ".logs"
 _OWN_LOGGERS = ("beam_ml", "__main__")
@@ -78,7 +83,7 @@ def configure_console(verbose: bool = False, stream: TextIO | None = None) -> No
         stream = _console_stream()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    handler.setFormatter(ScrubbingFormatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
     handler.addFilter(_OwnRecords(verbose))
     root.addHandler(handler)
     _console["handler"] = handler
@@ -107,7 +112,7 @@ def execution_log(path: str, *, redirect_fd2: bool = True) -> Iterator[None]:
     root = logging.getLogger()
     handler = logging.FileHandler(path, encoding="utf-8", delay=False)
     handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(ScrubbingFormatter(_FORMAT))
     previous_level = root.level
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:

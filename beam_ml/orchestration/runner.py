@@ -12,6 +12,17 @@ For each component the runner
    staging directories; a killed process leaves PENDING rows that the next
    run marks ABANDONED (``MetadataStore.recover_abandoned``).
 
+On an object store, which has no rename, publishing copies the staging
+prefix to the final one (the target is recorded with the PENDING artifact
+first), marks the outputs LIVE in the store's transaction, then deletes the
+staging prefix: a crash during the copy leaves a PENDING artifact, never a
+LIVE one, and the next run deletes both prefixes. A remote root needs a
+named store (``--metadata-url``): there is no local directory to keep a
+SQLite file in. The run's Beam flags reach every file-system call the runner
+makes (``fs.configure``), and a root whose store does not answer stops the
+run within ``fs.REACH_TIMEOUT_S``. Secret flags are redacted before the
+run's flags are recorded (``beam_ml.redaction``).
+
 Two identical runs started together compute each step once: when another
 process is already running an execution with the same cache key, the runner
 waits for it and then serves its outputs from cache (if that process dies,
@@ -31,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from beam_ml import fs
+from beam_ml import fs, redaction
 from beam_ml.artifacts import Artifact, artifact_type
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Node, Pipeline, canonical_json, encode_param, external_fingerprints
@@ -95,6 +106,27 @@ class ComponentFailed(RuntimeError):
     """Raised inside the runner to stop a run; carries the failing node's id."""
 
 
+class StoreNotNamed(ValueError):
+    """A pipeline root on an object store without ``--metadata-url``: where would the store live?"""
+
+
+def store_url_for(pipeline: Pipeline, metadata_url: str | None = None) -> str:
+    """The store a run of ``pipeline`` records in: the URL given, else SQLite under a local root.
+
+    A root on an object store cannot hold a SQLite file; such a run must name
+    its store (PostgreSQL, or an explicit SQLite path), or it stops here.
+    """
+    url = metadata_url or pipeline.metadata_url
+    if url:
+        return url
+    if not fs.is_local(pipeline.root):
+        raise StoreNotNamed(
+            f"the pipeline root {pipeline.root} is on an object store, which cannot hold the metadata store: "
+            "name one with --metadata-url (postgresql+psycopg://USER@HOST/DB, or sqlite:////an/explicit/path.sqlite)"
+        )
+    return sqlite_url_for_root(pipeline.root)
+
+
 class LocalDagRunner:
     """Runs a pipeline on this machine; Beam components use the run's Beam options."""
 
@@ -120,7 +152,7 @@ class LocalDagRunner:
         self.checks = tuple(checks)
 
     def store_for(self, pipeline: Pipeline) -> MetadataStore:
-        return MetadataStore(self.metadata_url or pipeline.metadata_url or sqlite_url_for_root(pipeline.root))
+        return MetadataStore(store_url_for(pipeline, self.metadata_url))
 
     def run(self, pipeline: Pipeline) -> RunResult:
         """Run every component in order; returns the run's result, or raises when the run could not go on.
@@ -133,10 +165,17 @@ class LocalDagRunner:
         written, and raises ``RunAborted``. Both name the component.
         """
         started = time.monotonic()
-        with self.store_for(pipeline) as store:
+        url = store_url_for(pipeline, self.metadata_url)
+        redaction.register_args(self.beam_args)
+        redaction.register_url(url)
+        fs.configure(self.beam_args)
+        fs.check_reachable(pipeline.root)
+        with MetadataStore(url) as store:
             for uri in store.recover_abandoned():
                 fs.remove_tree(uri)
-            run = store.begin_run(pipeline.name, {"beam_args": list(self.beam_args), "root": pipeline.root})
+            run = store.begin_run(
+                pipeline.name, {"beam_args": redaction.redact_args(self.beam_args), "root": redaction.redact_url(pipeline.root)}
+            )
             results = {node_id: NodeResult(node_id, SKIPPED) for node_id in pipeline.order}
             self.progress.start(pipeline)
             state = COMPLETE
@@ -216,18 +255,29 @@ class LocalDagRunner:
                     fs.makedirs(artifact.uri)
                 fs.makedirs(tmp_dir)
                 _call(node, inputs, outputs, context)
+            finals = {name: fs.join(pipeline.root, node.id, name, str(execution.id)) for name in outputs}
+            remote = not fs.is_local(pipeline.root)
+            if remote:  # no rename: copy, and say where first, so a crash's partial copy is found and deleted
+                store.mark_publishing({outputs[name].id: final for name, final in finals.items()})
             published = {}
             for name, artifact in outputs.items():
-                final = fs.join(pipeline.root, node.id, name, str(execution.id))
-                fs.rename(artifact.uri, final)
-                published[artifact.id] = (final, _json_properties(node, name, artifact), type(artifact).content_fingerprint(final))
+                if remote:
+                    fs.copy_tree(artifact.uri, finals[name])
+                else:
+                    fs.rename(artifact.uri, finals[name])
+                published[artifact.id] = (
+                    finals[name], _json_properties(node, name, artifact), type(artifact).content_fingerprint(finals[name])
+                )
             store.complete_execution(execution.id, published, context.notes)
         except BaseException as error:
             # Free the space first: on a full disk the store can record the failure only once they are gone.
             for artifact in outputs.values():
                 fs.remove_tree(artifact.uri)
+            if not fs.is_local(pipeline.root):
+                for name in outputs:
+                    fs.remove_tree(fs.join(pipeline.root, node.id, name, str(execution.id)))
             fs.remove_tree(tmp_dir)
-            trace = "".join(traceback.format_exception(error)).strip()
+            trace = redaction.scrub("".join(traceback.format_exception(error)).strip())
             cancelled = isinstance(error, KeyboardInterrupt)
             for uri in store.fail_execution(
                 execution.id,
@@ -244,6 +294,9 @@ class LocalDagRunner:
             )
         finally:
             fs.remove_tree(tmp_dir)
+        if remote:  # the copies are LIVE; the staging prefixes are now only garbage
+            for artifact in outputs.values():
+                fs.remove_tree(artifact.uri)
         return NodeResult(
             node.id, COMPLETE, store.get_execution(execution.id), store.outputs_of(execution.id), inputs,
             time.monotonic() - started,

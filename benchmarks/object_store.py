@@ -1,0 +1,89 @@
+"""The launcher's peak memory with the pipeline root on S3: ExampleGen → StatisticsGen in one process.
+
+    python -m benchmarks.object_store [--copies 100] [--beam-arg=--direct_num_workers=2 ...]
+
+Builds the taxi data replicated ``--copies`` times (as ``benchmarks.data_stages``
+does), starts a local S3 server (SeaweedFS, ``beam_ml.testing.seaweedfs``) and
+runs ExampleGen → StatisticsGen with ``--pipeline-root s3://…`` in a fresh
+process, whose peak RSS is the launcher's: the components' Beam work plus what
+the runner adds around them (cache checks, publishing, fingerprints). Since
+fingerprints come from the sizes and checksums the store recorded, the
+runner's share must not grow with the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.data import SHARED_TAXI, write_csv_copies
+
+
+def run_pipeline(data: str, root: str, store: str, beam_args: list[str]) -> None:
+    """In this process: ExampleGen → StatisticsGen on ``root``; print JSON figures."""
+    from beam_ml import Pipeline
+    from beam_ml.components.example_gen import ExampleGen
+    from beam_ml.components.statistics_gen import StatisticsGen
+    from beam_ml.orchestration.runner import LocalDagRunner
+
+    gen = ExampleGen(input_path=data)
+    nodes = [gen, StatisticsGen(examples=gen.outputs.examples)]
+    started = time.perf_counter()
+    result = LocalDagRunner(beam_args=beam_args, metadata_url=store).run(Pipeline("bench", root, nodes))
+    assert result.state == "COMPLETE", result.failed and result.failed.error
+    rows = sum(result.outputs("ExampleGen")["examples"].properties["split_rows"].values())
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started, "peak_rss_mib": peak_mib}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=100)
+    parser.add_argument("--beam-arg", action="append", default=[], help="a Beam flag, e.g. --beam-arg=--direct_num_workers=2")
+    parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        run_pipeline(args.data, args.root, args.store, args.beam_arg)
+        return
+    from beam_ml.testing import seaweedfs
+
+    server = seaweedfs.start()
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            if SHARED_TAXI.is_file():
+                data = Path(work, f"taxi_x{args.copies}.csv")
+                rows = write_csv_copies(SHARED_TAXI, args.copies, data)
+            else:
+                from benchmarks.data import prepare
+
+                made = prepare(Path(work, "data"), args.copies, source="synthetic")
+                data, rows = made.csv, made.rows
+            print(f"{'taxi' if SHARED_TAXI.is_file() else 'synthetic'} x{args.copies}: {rows} rows, {data.stat().st_size / 2**20:.0f} MiB")
+            root = server.create_bucket("bench") + "/root"
+            command = [sys.executable, "-m", "benchmarks.object_store", "--run", "--data", str(data), "--root", root,
+                       "--store", f"sqlite:///{work}/metadata.sqlite",
+                       *(f"--beam-arg={a}" for a in [*server.beam_flags(), *args.beam_arg])]  # fmt: skip
+            done = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            if done.returncode != 0:
+                sys.exit(f"the pipeline failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"ExampleGen → StatisticsGen on S3: {figures['rows']} rows in {figures['seconds']:.1f}s, "
+                f"launcher peak RSS {figures['peak_rss_mib']:,.0f} MiB"
+            )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
