@@ -211,6 +211,8 @@ class FeatureValues:
     count of innermost values (TFDV's value counts of a nested feature).
     `values` holds the non-null leaf values and `value_rows` the batch row each
     came from (to look up weights). `present` marks the top elements present.
+    `tot_num_values` counts the feature's values, null list elements included
+    (TFDV's tot_num_values).
     """
 
     feature_type: _FeatureType | None
@@ -219,6 +221,7 @@ class FeatureValues:
     innermost: np.ndarray | None
     values: pa.Array
     value_rows: np.ndarray
+    tot_num_values: int
 
     @property
     def num_values(self) -> np.ndarray:
@@ -271,9 +274,10 @@ def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> 
         rows = np.arange(len(array), dtype=np.int64)
     present = array.is_valid().to_numpy(zero_copy_only=False)
     if not _is_list(array.type):
-        level = FeatureLevel(np.ones(int(present.sum()), dtype=np.int64), rows[present])
+        num_present = int(present.sum())
+        level = FeatureLevel(np.ones(num_present, dtype=np.int64), rows[present])
         leaf = array.filter(pa.array(present)) if array.null_count else array
-        return FeatureValues(_feature_type(array.type, name), present, (level,), None, leaf, rows[present])
+        return FeatureValues(_feature_type(array.type, name), present, (level,), None, leaf, rows[present], num_present)
     levels = []
     top = np.arange(len(array), dtype=np.int64)  # each element's top element
     num_top = len(array)
@@ -293,7 +297,8 @@ def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> 
         valid = array.is_valid()
         rows = rows[valid.to_numpy(zero_copy_only=False)]
         array = array.filter(valid)
-    return FeatureValues(_feature_type(array.type, name), present, tuple(levels), innermost, array, rows)
+    return FeatureValues(_feature_type(array.type, name), present, tuple(levels), innermost, array, rows,
+                         int(levels[-1].num_values.sum()))
 
 
 def _enumerate_features(
@@ -821,15 +826,17 @@ class PresenceStatsGenerator(_BuiltInGenerator[_PresenceAccumulator]):
 @dataclass
 class _Values(Generic[_A]):
     """One feature's value statistics (`part`, created once the feature's type calls for
-    them), its type once seen, and its number of values (null list elements included)."""
+    them), its type once seen (and whether it calls for them), and its number of values
+    (null list elements included)."""
 
     feature_type: _FeatureType | None = None
+    applies: bool = False
     tot_num_values: int = 0
     part: _A | None = None
 
     def merge(self, other: _Values) -> None:
         if self.feature_type is None:
-            self.feature_type = other.feature_type
+            self.feature_type, self.applies = other.feature_type, other.applies
         self.tot_num_values += other.tot_num_values
         if self.part is None:
             self.part = None if other.part is None else _adopted(other.part)
@@ -863,10 +870,10 @@ class _ValueStatsGenerator(_BuiltInGenerator[dict]):
             if view.feature_type is not None and not self._applies(path, view.feature_type):
                 return
             values = accumulator[path] = _Values()
-        if values.feature_type is None:
-            values.feature_type = view.feature_type
-        values.tot_num_values += int(view.levels[-1].num_values.sum())
-        if values.feature_type is not None and self._applies(path, values.feature_type):
+        if values.feature_type is None and view.feature_type is not None:
+            values.feature_type, values.applies = view.feature_type, self._applies(path, view.feature_type)
+        values.tot_num_values += view.tot_num_values
+        if values.applies:
             if values.part is None:
                 values.part = self._new_part(weights)
             values.part.add(view, weights)
@@ -882,7 +889,7 @@ class _ValueStatsGenerator(_BuiltInGenerator[dict]):
     def extract_output(self, accumulator: dict[tuple[str, ...], _Values]) -> statistics_pb2.DatasetFeatureStatistics:
         result = statistics_pb2.DatasetFeatureStatistics()
         for path, values in accumulator.items():
-            if values.feature_type is not None and self._applies(path, values.feature_type):
+            if values.applies:
                 feature = result.features.add()
                 feature.path.step.extend(path)
                 self._fill(feature, values)
