@@ -10,6 +10,12 @@ distinct counts, Misra-Gries for top values, a quantiles sketch for
 median, quantiles and histograms), so the result does not depend on how Beam
 splits and merges the work.
 
+Each kind of statistics is a `StatsGenerator` (Beam's CombineFn contract over
+`StatsBatch`es, as TFDV's CombinerStatsGenerator): presence, numeric, string and
+bytes statistics are the built-in ones; users add their own through
+`StatsOptions.generators`, run in the same pass and merged by feature path
+into the same proto.
+
 The output copies TFDV's conventions so TFDV users can read it: features are
 identified by `path`, listed in the order they are first seen; a flat column
 counts as one value per non-null row; std_dev is the population standard
