@@ -12,15 +12,19 @@ or, when that is absent or with ``--synthetic``, taxi-like synthetic rows of the
 sizes (benchmarks/data.py). Every measured stage runs in a fresh process
 (benchmarks/workers.py) whose ``ru_maxrss`` is its peak RSS. Each figure is the median
 of ``--repeat`` runs (default 3) with min and max, after one untimed warm-up run of
-each stage on the smallest size; ``--quick`` runs once, no warm-up, smaller sizes.
+each stage on the smallest size; ``--quick`` runs once (one pair), no warm-up, smaller sizes.
 
 Peers: TFDV 1.16.1 (``generate_statistics_from_csv`` and the ``GenerateStatistics``
 PTransform) in a venv of its own (benchmarks/peers/venvs.py), installed by the
 full run when missing (or by ``--install-peers``), never by ``--quick``, which marks it
 "not installed"; tf.Transform fed instance dicts, Beam's ``MLTransform`` with the same
-operations as our Transform, Keras ``model.predict`` (and, as the
-limit, a plain SavedModel signature call), in the project's venv. Ratios are computed
-from figures of the same run, so a busy machine moves both sides of each ratio together.
+operations as our Transform (and, as the limit, the saved transform graph applied to the
+same record batches in a plain loop, no Beam), Keras ``model.predict`` (and, as the
+limit, a plain SavedModel signature call), in the project's venv. The systems of a
+benchmark run in interleaved rounds (ours, peer, limit, ours, peer, limit, ...;
+``--repeat`` rounds, 3 by default), and a ratio is the median of the per-round pair
+ratios with their min and max, flagged when they spread by more than 30%: a busy
+machine moves both runs of a pair together.
 
 Wall clock: the penguin and Chicago taxi pipelines end to end in fresh processes, first run
 and fully cached rerun (taxi on the ×1 dataset's CSV; not part of ``--quick`` unless named
@@ -62,7 +66,7 @@ THROUGHPUT = {
                    ("pyarrow alone", "limit_statistics")],
     "validation": [("beam-ml", "ours_validation")],
     "transform": [("beam-ml", "ours_transform"), ("tf.Transform instance dicts", "peer_transform"),
-                  ("Beam MLTransform", "peer_mltransform")],
+                  ("Beam MLTransform", "peer_mltransform"), ("transform graph without Beam", "limit_transform")],
     "inference": [("beam-ml", "ours_inference"), ("Keras model.predict", "peer_inference"),
                   ("plain SavedModel call", "limit_inference")],
 }
@@ -111,6 +115,7 @@ class Context:
     datasets: dict[float, bench_data.Dataset] = field(default_factory=dict)
     source: str | None = None
     model_dir: Path | None = None
+    transform_graph: Path | None = None
     systems: tuple[str, ...] = ()
     log: Callable[[str], None] = print
     installs: dict[str, tuple[str, str]] = field(default_factory=dict)  # venv name → _peer_status
@@ -128,8 +133,9 @@ def _stage_command(ctx: Context, stage: str, dataset: bench_data.Dataset, scratc
     if stage.startswith(TFDV_STAGE):  # TFDV, in its own venv
         return [str(TFDV.interpreter), str(TFDV_SCRIPT), str(dataset.csv), str(scratch), stage.removeprefix(TFDV_STAGE)]
     command = [sys.executable, "-m", "benchmarks.workers", stage, str(dataset.directory), str(scratch)]
-    if ctx.model_dir is not None:
-        command.append(str(ctx.model_dir))
+    artifact = ctx.transform_graph if stage.endswith("_transform") else ctx.model_dir
+    if artifact is not None:
+        command.append(str(artifact))
     return command
 
 
@@ -159,52 +165,79 @@ def _peer_status(ctx: Context, system: str) -> tuple[str, str]:
 
 
 def throughput(ctx: Context, benchmark: str, sizes: tuple[float, ...]) -> list[dict]:
+    """Each size's systems measured in interleaved rounds (ours, peer, limit, ours, peer, limit, ...),
+    so the i-th runs of two systems form a pair that saw the same machine load (see `paired_ratio`)."""
     out = []
     if benchmark == "inference" and ctx.model_dir is None:
         ctx.model_dir = ctx.work / "model"
         shutil.rmtree(ctx.model_dir, ignore_errors=True)
         _run_json([sys.executable, "-m", "benchmarks.workers", "export_model", str(ctx.dataset(min(sizes)).directory),
                    str(ctx.work / "export-scratch"), str(ctx.model_dir)])
-    for system, stage in THROUGHPUT[benchmark]:
-        if ctx.systems and system not in ctx.systems:
-            continue
-        status, reason = _peer_status(ctx, system)
-        warmed = not ctx.warmup
-        for size in sizes:
-            record = {"benchmark": benchmark, "system": system, "size": f"x{size:g}", "rows": None,
-                      "status": status, "reason": reason, "n": 0, "seconds": None, "rows_per_s": None,
-                      "peak_rss_mib": None}
+    systems = [(system, stage) for system, stage in THROUGHPUT[benchmark] if not ctx.systems or system in ctx.systems]
+    stages = [stage for _system, stage in systems]
+    if "limit_transform" in stages and ctx.transform_graph is None:
+        # Our Transform, first in each round, leaves its graph there for the limit to apply.
+        ctx.transform_graph = ctx.work / "transform_graph"
+        shutil.rmtree(ctx.transform_graph, ignore_errors=True)
+        if "ours_transform" not in stages:
+            _run_json([sys.executable, "-m", "benchmarks.workers", "export_transform_graph",
+                       str(ctx.dataset(min(sizes)).directory), str(ctx.work / "export-scratch"), str(ctx.transform_graph)])
+    statuses = {system: _peer_status(ctx, system) for system, _stage in systems}
+    warmed: set[str] = set() if ctx.warmup else {system for system, _stage in systems}
+    for size in sizes:
+        records, runs = {}, {}
+        for system, _stage in systems:
+            status, reason = statuses[system]
+            records[system] = {"benchmark": benchmark, "system": system, "size": f"x{size:g}", "rows": None,
+                               "status": status, "reason": reason, "n": 0, "seconds": None, "rows_per_s": None,
+                               "peak_rss_mib": None}
             if status == "ok":
-                dataset = ctx.dataset(size)
-                record["size"] = dataset.name
-                try:
-                    if not warmed:  # on the smallest data: warms the page cache, .pyc files, model files
-                        _measure(ctx, stage, ctx.dataset(min((*sizes, 1))), 1)
-                        warmed = True
-                    runs = _measure(ctx, stage, dataset, ctx.repeat)
-                except (StageFailed, subprocess.TimeoutExpired) as error:
-                    record.update(status="failed", reason=str(error), log_tail=getattr(error, "tail", ""))
-                    ctx.log(f"  {benchmark:<10} {system:<28} {dataset.name:<14} FAILED: {error}")
-                    out.append(record)
-                    continue
-                record.update(
-                    rows=runs[0]["rows"],
-                    n=len(runs),
-                    seconds=spread([r["seconds"] for r in runs]),
-                    rows_per_s=spread([r["rows"] / r["seconds"] for r in runs]),
-                    peak_rss_mib=spread([r["peak_rss_mib"] for r in runs]),
-                    runs=runs,
-                )
-                if runs[0].get("notes"):  # how a peer's operations correspond to ours
-                    record["notes"] = runs[0]["notes"]
-                if record["rows"] != dataset.rows:
-                    record.update(status="failed", reason=f"processed {record['rows']} rows of {dataset.rows}")
-                ctx.log(f"  {benchmark:<10} {system:<28} {dataset.name:<14} {record['rows_per_s']['median']:>12,.0f} rows/s "
-                        f"peak {record['peak_rss_mib']['median']:>6,.0f} MiB (n={len(runs)})")
+                runs[system] = []
             else:
                 ctx.log(f"  {benchmark:<10} {system:<28} x{size:g}: {status} ({reason})")
-            out.append(record)
-    return out
+        if runs:
+            dataset = ctx.dataset(size)
+            # The rounds of one size share this id: only runs with the same one are paired.
+            session = f"{benchmark}/{dataset.name}/{time.time_ns()}"
+            for _round in range(ctx.repeat):
+                for system, stage in systems:
+                    if system not in runs or records[system]["status"] != "ok":
+                        continue
+                    try:
+                        if system not in warmed:  # on the smallest data: warms the page cache, .pyc files, model files
+                            _measure(ctx, stage, ctx.dataset(min((*sizes, 1))), 1)
+                            warmed.add(system)
+                        runs[system] += _measure(ctx, stage, dataset, 1)
+                    except (StageFailed, subprocess.TimeoutExpired) as error:
+                        records[system].update(status="failed", reason=str(error), log_tail=getattr(error, "tail", ""),
+                                               size=dataset.name)
+                        ctx.log(f"  {benchmark:<10} {system:<28} {dataset.name:<14} FAILED: {error}")
+            for system, done in runs.items():
+                if records[system]["status"] == "ok":
+                    _fill_throughput(ctx, records[system], dataset, done, session)
+        out += records.values()
+    order = [system for system, _stage in systems]
+    return sorted(out, key=lambda m: order.index(m["system"]))  # stable: each system's sizes stay in order
+
+
+def _fill_throughput(ctx: Context, record: dict, dataset: bench_data.Dataset, runs: list[dict], session: str) -> None:
+    record.update(
+        size=dataset.name,
+        rows=runs[0]["rows"],
+        n=len(runs),
+        seconds=spread([r["seconds"] for r in runs]),
+        rows_per_s=spread([r["rows"] / r["seconds"] for r in runs]),
+        peak_rss_mib=spread([r["peak_rss_mib"] for r in runs]),
+        runs=runs,
+        session=session,
+    )
+    if runs[0].get("notes"):  # how a peer's operations correspond to ours
+        record["notes"] = runs[0]["notes"]
+    if record["rows"] != dataset.rows:
+        record.update(status="failed", reason=f"processed {record['rows']} rows of {dataset.rows}")
+    ctx.log(f"  {record['benchmark']:<10} {record['system']:<28} {dataset.name:<14} "
+            f"{record['rows_per_s']['median']:>12,.0f} rows/s peak {record['peak_rss_mib']['median']:>6,.0f} MiB "
+            f"(n={len(runs)})")
 
 
 # --------------------------------------------------------------------------- wall-clock benchmarks
@@ -349,10 +382,35 @@ def _throughput_target(measurements: list[dict], name: str, benchmark: str, peer
         record["detail"] = record["detail"].replace("|", "/")
         return record
     mine, theirs = found
-    ratio = mine["rows_per_s"]["median"] / theirs["rows_per_s"]["median"]
-    record.update(ratio=ratio, met=ratio >= goal, size=mine["size"],
+    paired = paired_ratio(mine, theirs)
+    record.update(ratio=paired["median"], ratio_min=paired["min"], ratio_max=paired["max"], pairs=paired["pairs"],
+                  pair_spread=paired["spread"], unstable=paired["unstable"], met=paired["median"] >= goal,
+                  size=mine["size"],
                   detail=f"{mine['rows_per_s']['median']:,.0f} vs {theirs['rows_per_s']['median']:,.0f} rows/s")
     return record
+
+
+#: A ratio whose per-pair ratios spread by more than this (max − min, relative to their median) is flagged.
+PAIR_SPREAD_LIMIT = 0.30
+
+
+def paired_ratio(mine: dict, theirs: dict) -> dict:
+    """Our throughput over theirs: the median of the per-pair ratios, with min and max.
+
+    Runs of the two systems made in the same interleaved rounds (same ``session``) pair up
+    in order, so each ratio compares two runs that saw the same machine load. Figures of
+    different sessions (a day's results built in parts with ``--systems``) cannot be
+    paired: their ratio is the ratio of the medians, with ``pairs`` 0 and no spread.
+    """
+    ours, peers = mine.get("runs") or [], theirs.get("runs") or []
+    if mine.get("session") and mine.get("session") == theirs.get("session") and len(ours) == len(peers) and ours:
+        ratios = [(a["rows"] / a["seconds"]) / (b["rows"] / b["seconds"]) for a, b in zip(ours, peers, strict=True)]
+        middle = statistics.median(ratios)
+        spread_ = (max(ratios) - min(ratios)) / middle
+        return {"median": middle, "min": min(ratios), "max": max(ratios), "pairs": len(ratios), "spread": spread_,
+                "unstable": spread_ > PAIR_SPREAD_LIMIT}
+    ratio = mine["rows_per_s"]["median"] / theirs["rows_per_s"]["median"]
+    return {"median": ratio, "min": ratio, "max": ratio, "pairs": 0, "spread": None, "unstable": None}
 
 
 def _faster_peer_target(measurements: list[dict], name: str, benchmark: str, peers: tuple[str, ...], goal: float) -> dict:
@@ -376,6 +434,7 @@ def targets(measurements: list[dict]) -> list[dict]:
         _throughput_target(measurements, "statistics vs pyarrow limit", "statistics", "pyarrow alone", 0.5),
         _throughput_target(measurements, "ingestion vs pyarrow read+write", "ingestion", "pyarrow read+write", 0.5),
         _throughput_target(measurements, "Transform vs instance dicts", "transform", "tf.Transform instance dicts", 3),
+        _throughput_target(measurements, "Transform vs its limit", "transform", "transform graph without Beam", 0.5),
         _throughput_target(measurements, "BulkInferrer vs Keras model.predict", "inference", "Keras model.predict", 0.5),
     ]
     stats = sorted((m for m in measurements if m["benchmark"] == "statistics" and m["system"] == "beam-ml" and m["status"] == "ok"),
@@ -414,6 +473,13 @@ def _fmt_spread(value: dict | None, fmt: str) -> str:
     return f"{value['median']:{fmt}} ({value['min']:{fmt}}–{value['max']:{fmt}})"
 
 
+def _pairs_note(target: dict) -> str:
+    if target.get("pairs"):
+        note = f"{target['pairs']}, spread {target['pair_spread']:.0%}"
+        return f"**unstable**: {note}" if target["unstable"] else note
+    return "unpaired" if target.get("pairs") == 0 else "—"
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"# beam-ml benchmarks, {results['date']} ({results['mode']})",
@@ -421,18 +487,22 @@ def markdown(results: dict) -> str:
         f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, Python {results['machine']['python']}. "
         f"Figures: median (min–max) of n runs, each stage in a fresh process (peak RSS: its VmHWM); "
         f"warm-up: {'one untimed run per stage' if results['settings']['warmup'] else 'none'}. "
-        "Ratios compare figures of the same run.",
+        "Throughput ratios: the systems run in interleaved rounds (ours, peer, ..., ours, peer, ...); a ratio is the "
+        f"median (min–max) of the per-round pair ratios, flagged when the pairs spread by more than {PAIR_SPREAD_LIMIT:.0%} "
+        "of it (max − min); 'unpaired' ratios compare medians of different sessions.",
         "",
         "## Targets",
         "",
-        "| target | goal | measured | ratio | met |",
-        "|---|---|---|---|---|",
+        "| target | goal | measured | ratio | pairs | met |",
+        "|---|---|---|---|---|---|",
     ]
     for t in results["targets"]:
         met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
         ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        if t.get("pairs"):
+            ratio += f" ({t['ratio_min']:.2f}–{t['ratio_max']:.2f})"
         where = f" on {t['size']}" if t["size"] else ""
-        lines.append(f"| {t['target']} | {t['goal']} | {t['detail']}{where} | {ratio} | {met} |")
+        lines.append(f"| {t['target']} | {t['goal']} | {t['detail']}{where} | {ratio} | {_pairs_note(t)} | {met} |")
     lines += [
         "",
         "## Throughput and peak memory",
@@ -471,6 +541,7 @@ def markdown(results: dict) -> str:
 PROFILE_TOP_LINES = 45
 _TARGET_STAGES = {"statistics vs TFDV": "statistics", "statistics vs pyarrow limit": "statistics",
                   "ingestion vs pyarrow read+write": "ingestion", "Transform vs instance dicts": "transform",
+                  "Transform vs its limit": "transform",
                   "BulkInferrer vs Keras model.predict": "inference"}
 
 
@@ -551,7 +622,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="copies of the taxi sample, e.g. 1,10,100 (default: 1,10,100; quick: 1,10)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--systems", help="comma-separated subset of systems (e.g. 'beam-ml,pyarrow alone'); the day's other figures are kept")
-    parser.add_argument("--repeat", type=int, help="timed runs per figure (default 3; quick 1)")
+    parser.add_argument("--repeat", type=int, help="interleaved rounds: timed runs per system and figure, pairs per ratio (default 3; quick 1)")
     parser.add_argument("--profile", action="store_true", help="profile (pyinstrument) beam-ml's stage for each missed throughput target")
     parser.add_argument("--synthetic", action="store_true", help="synthetic taxi-like data even where ../shared has the taxi data")
     return parser.parse_args(argv)

@@ -19,6 +19,9 @@ options; ``limit_*`` pyarrow or TensorFlow alone in this process, no Beam;
 - ``ours_validation``: schema inference + ``validate_statistics`` on the data's statistics
   (computed before the clock starts) + row-level ``ValidateExamples`` over the Examples.
 - ``ours_transform``: ``tf_transform.transform_examples`` (record batches, Parquet → Parquet).
+- ``limit_transform``: the transform graph (the one ``ours_transform`` wrote in the same round,
+  or ``export_transform_graph``'s; copying and writing it is not measured) applied without Beam: the same Parquet row groups, TFXIO's tensor adapter, the graph's
+  ``transform_features_layer()`` in a plain loop, Parquet out.
 - ``peer_transform``: ``tft_beam.AnalyzeAndTransformDataset`` fed instance dicts read from the
   same Parquet (``ReadFromParquet``), writing tf.Examples (the tutorials' path).
 - ``peer_mltransform``: Beam's ``MLTransform`` (``apache_beam.ml.transforms.tft`` ops) with the same
@@ -32,6 +35,7 @@ options; ``limit_*`` pyarrow or TensorFlow alone in this process, no Beam;
 - ``limit_inference``: the SavedModel's signature called in one process on the same
   Parquet's batches, predictions appended and written to Parquet.
 - ``export_model``: writes the benchmark's Keras model (not measured).
+- ``export_transform_graph``: writes the transform graph ``limit_transform`` applies (not measured).
 """
 
 from __future__ import annotations
@@ -228,7 +232,11 @@ def _preprocessing_fn():
     return UserModule(str(TRANSFORM_MODULE)).get("preprocessing_fn")
 
 
-def ours_transform(data: Path, work: Path, _model: str | None) -> dict:
+def ours_transform(data: Path, work: Path, graph: str | None) -> dict:
+    """Our Transform; given ``graph``, its transform graph is copied there after the timer
+    (for ``limit_transform``, which the suite runs after it in each round)."""
+    import shutil
+
     import apache_beam as beam
     import pyarrow.parquet as pq
 
@@ -250,7 +258,70 @@ def ours_transform(data: Path, work: Path, _model: str | None) -> dict:
             temp_dir=str(work / "tft_tmp"),
         )
     seconds = time.perf_counter() - started
+    if graph is not None:
+        shutil.rmtree(graph, ignore_errors=True)
+        shutil.copytree(work / "transform_graph", graph)
     return {"rows": _split_rows(str(work / "transformed")), "seconds": seconds}
+
+
+def export_transform_graph(data: Path, work: Path, graph: str | None) -> dict:
+    """Writes the transform graph the limit applies when ``ours_transform`` does not run (not
+    measured): our Transform on this dataset, its tf.Transform output directory at ``graph``."""
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+
+    from beam_ml.transforms import tf_transform
+
+    assert graph is not None
+    split = data / "examples" / "Split-train"
+    with beam.Pipeline(options=_beam_options()) as pipeline:
+        tf_transform.transform_examples(
+            pipeline,
+            split_uris={"train": str(split)},
+            arrow_schema=pq.read_schema(next(split.glob("*.parquet"))),
+            schema=_transform_schema(data),
+            preprocessing_fn=_preprocessing_fn(),
+            transform_output_dir=graph,
+            transformed_examples_uri=str(work / "transformed"),
+            temp_dir=str(work / "tft_tmp"),
+        )
+    return {"rows": 0, "seconds": 0.0}
+
+
+def limit_transform(data: Path, work: Path, graph: str | None) -> dict:
+    """The saved transform graph applied without Beam: the same Parquet row groups as our
+    Transform reads, turned into tensors by the same TFXIO adapter, through
+    ``TFTransformOutput.transform_features_layer()`` in a plain loop, written to Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tensorflow_transform as tft
+    from tfx_bsl.tfxio import tensor_adapter
+
+    from beam_ml.transforms import tf_transform
+
+    assert graph is not None
+    split = data / "examples" / "Split-train"
+    schema = _transform_schema(data)  # as ours_transform: outside the timer
+    columns = tf_transform.feature_columns(schema)
+    paths = sorted(split.glob("*.parquet"))
+    adapter = tensor_adapter.TensorAdapter(tf_transform.tensor_adapter_config(pq.read_schema(paths[0]), schema))
+    (work / "transformed").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    layer = tft.TFTransformOutput(graph).transform_features_layer()
+    rows, writer = 0, None
+    for path in paths:
+        source = pq.ParquetFile(path)
+        for group in range(source.num_row_groups):
+            batch = source.read_row_group(group, columns=columns).combine_chunks().to_batches()[0]
+            outputs = layer(adapter.ToBatchTensors(tf_transform.to_tfxio_batch(batch, columns)))
+            table = pa.table({name: pa.array(value.numpy()) for name, value in sorted(outputs.items())})
+            if writer is None:
+                writer = pq.ParquetWriter(work / "transformed" / "part-0.parquet", table.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    if writer is not None:
+        writer.close()
+    return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
 def _instance(schema_features: list[tuple[str, bool]]):
@@ -466,7 +537,7 @@ def limit_inference(data: Path, work: Path, model: str | None) -> dict:
 
 STAGES = {f.__name__: f for f in (
     ours_ingestion, limit_ingestion, ours_statistics, limit_statistics, ours_validation,
-    ours_transform, peer_transform, peer_mltransform, export_model, ours_inference, peer_inference, limit_inference,
+    ours_transform, peer_transform, peer_mltransform, export_transform_graph, limit_transform, export_model, ours_inference, peer_inference, limit_inference,
 )}
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import apache_beam as beam
 
     from beam_ml.transforms.metrics import MetricsCombineFn
+    from beam_ml.transforms.statistics import StatsGenerator
 
 __all__ = ["FORMATS", "MetricsConfig", "OutputKind", "ReadOptions", "StatsOptions", "Task"]
 
@@ -92,6 +93,8 @@ class StatsOptions:
     Defaults are TFDV 1.16.1's. `seed` makes sampling reproducible;
     `epsilon` is the quantiles sketch's rank error (0.01 = 1% of the count).
     Thresholds drop top values seen fewer times (or with less weight).
+    `generators` are the user's own `StatsGenerator`s (``beam_ml.transforms.statistics``),
+    run in the same pass as the built-in statistics and merged into the same proto.
     """
 
     sample_rate: float = 1.0
@@ -107,6 +110,7 @@ class StatsOptions:
     weight_feature: str | None = None
     slice_features: tuple[str, ...] = ()
     schema: schema_pb2.Schema | None = field(default=None, hash=False)
+    generators: tuple[StatsGenerator, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sample_rate <= 1.0:
@@ -125,6 +129,16 @@ class StatsOptions:
             raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
         # A list would make the options unhashable and mutable behind our back.
         object.__setattr__(self, "slice_features", tuple(self.slice_features))
+        object.__setattr__(self, "generators", tuple(self.generators))
+        if self.generators:  # only then: the statistics module imports Beam
+            from beam_ml.transforms.statistics import StatsGenerator
+
+            for generator in self.generators:
+                if not isinstance(generator, StatsGenerator):
+                    raise TypeError(
+                        f"generators must be StatsGenerator instances (beam_ml.transforms.statistics), "
+                        f"got {type(generator).__name__}"
+                    )
 
     def with_schema(self, schema: schema_pb2.Schema | None) -> StatsOptions:
         """A copy that reads the schema's claims as TFDV's StatsOptions.schema does: an INT or
@@ -154,6 +168,10 @@ class StatsOptions:
     def with_slice_features(self, *slice_features: str) -> StatsOptions:
         """A copy that also computes statistics per combination of these features' values."""
         return dataclasses.replace(self, slice_features=slice_features)
+
+    def with_generators(self, *generators: StatsGenerator) -> StatsOptions:
+        """A copy that also runs these statistics generators."""
+        return dataclasses.replace(self, generators=generators)
 
 
 def _schema_leaves(schema: schema_pb2.Schema | None, prefix: tuple[str, ...] = ()):

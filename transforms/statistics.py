@@ -10,6 +10,12 @@ distinct counts, Misra-Gries for top values, a quantiles sketch for
 median, quantiles and histograms), so the result does not depend on how Beam
 splits and merges the work.
 
+Each kind of statistics is a `StatsGenerator` (Beam's CombineFn contract over
+`StatsBatch`es, as TFDV's CombinerStatsGenerator): presence, numeric, string and
+bytes statistics are the built-in ones; users add their own through
+`StatsOptions.generators`, run in the same pass and merged by feature path
+into the same proto.
+
 The output copies TFDV's conventions so TFDV users can read it: features are
 identified by `path`, listed in the order they are first seen; a flat column
 counts as one value per non-null row; std_dev is the population standard
@@ -21,12 +27,13 @@ This module never imports TensorFlow: a data-only pipeline starts fast.
 
 from __future__ import annotations
 
+import abc
 import math
 import pickle
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import apache_beam as beam
 import numpy as np
@@ -41,10 +48,19 @@ from beam_ml.transforms.threads import map_in_threads
 
 __all__ = [
     "ALL_EXAMPLES_SLICE",
+    "BytesStatsGenerator",
+    "FeatureLevel",
+    "FeatureValues",
     "GenerateStatistics",
+    "NumericStatsGenerator",
+    "PresenceStatsGenerator",
     "StatisticsCombineFn",
+    "StatsBatch",
+    "StatsGenerator",
     "StatsOptions",
+    "StringStatsGenerator",
     "generate_statistics_in_memory",
+    "stats_batch",
 ]
 
 _FeatureType = statistics_pb2.FeatureNameStatistics.Type
@@ -75,7 +91,7 @@ _ROW_INDEX = "__beam_ml_row__"
 
 
 @dataclass(frozen=True)
-class _Level:
+class FeatureLevel:
     """One nesting level of a feature: the value count of each present element (a row at
     the top level, a list or struct element below) and the batch row it belongs to."""
 
@@ -84,8 +100,9 @@ class _Level:
 
 
 @dataclass(frozen=True)
-class _ColumnView:
-    """One feature of a batch, reduced to what every statistic needs.
+class FeatureValues:
+    """One feature of a batch, reduced to what every statistic needs (what a
+    `StatsGenerator` reads, in `StatsBatch.features`).
 
     `levels` holds, per nesting level (TFDV's presence and valency), the value
     counts of the present elements; a flat column is one level of single
@@ -93,14 +110,17 @@ class _ColumnView:
     count of innermost values (TFDV's value counts of a nested feature).
     `values` holds the non-null leaf values and `value_rows` the batch row each
     came from (to look up weights). `present` marks the top elements present.
+    `tot_num_values` counts the feature's values, null list elements included
+    (TFDV's tot_num_values).
     """
 
     feature_type: _FeatureType | None
     present: np.ndarray
-    levels: tuple[_Level, ...]
+    levels: tuple[FeatureLevel, ...]
     innermost: np.ndarray | None
     values: pa.Array
     value_rows: np.ndarray
+    tot_num_values: int
 
     @property
     def num_values(self) -> np.ndarray:
@@ -139,7 +159,7 @@ def _decoded(array: pa.Array) -> pa.Array:
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
 
-def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> _ColumnView:
+def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> FeatureValues:
     """Splits a column into its nesting levels, innermost counts and leaf values.
 
     `rows` are the batch rows of the array's elements (a struct field's elements
@@ -153,16 +173,17 @@ def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> 
         rows = np.arange(len(array), dtype=np.int64)
     present = array.is_valid().to_numpy(zero_copy_only=False)
     if not _is_list(array.type):
-        level = _Level(np.ones(int(present.sum()), dtype=np.int64), rows[present])
+        num_present = int(present.sum())
+        level = FeatureLevel(np.ones(num_present, dtype=np.int64), rows[present])
         leaf = array.filter(pa.array(present)) if array.null_count else array
-        return _ColumnView(_feature_type(array.type, name), present, (level,), None, leaf, rows[present])
+        return FeatureValues(_feature_type(array.type, name), present, (level,), None, leaf, rows[present], num_present)
     levels = []
     top = np.arange(len(array), dtype=np.int64)  # each element's top element
     num_top = len(array)
     while _is_list(array.type):
         valid = array.is_valid().to_numpy(zero_copy_only=False)
         lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        levels.append(_Level(lengths[valid], rows[valid]))
+        levels.append(FeatureLevel(lengths[valid], rows[valid]))
         parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
         # A null slot may still span values; list_flatten skips them, so their parents go too.
         parents = parents[valid[parents]]
@@ -175,12 +196,13 @@ def _view_column(array: pa.Array, name: str, rows: np.ndarray | None = None) -> 
         valid = array.is_valid()
         rows = rows[valid.to_numpy(zero_copy_only=False)]
         array = array.filter(valid)
-    return _ColumnView(_feature_type(array.type, name), present, tuple(levels), innermost, array, rows)
+    return FeatureValues(_feature_type(array.type, name), present, tuple(levels), innermost, array, rows,
+                         int(levels[-1].num_values.sum()))
 
 
 def _enumerate_features(
     path: tuple[str, ...], array: pa.Array, rows: np.ndarray | None = None
-) -> Iterator[tuple[tuple[str, ...], _ColumnView]]:
+) -> Iterator[tuple[tuple[str, ...], FeatureValues]]:
     """A column's features: itself, and for struct values each field (recursively) by path.
 
     A struct field's elements are the struct values, each belonging to its row,
@@ -327,7 +349,7 @@ class _Numeric:
     num_pos_inf: int = 0
     weighted_num_pos_inf: float = 0.0
 
-    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+    def add(self, view: FeatureValues, weights: np.ndarray | None) -> None:
         values = view.values.to_numpy(zero_copy_only=False)
         sketch_values = view.values
         not_nan = None
@@ -399,7 +421,7 @@ class _Strings:
     weighted_top_values: sketches.MisraGriesSketch | None
     total_bytes: int = 0
 
-    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+    def add(self, view: FeatureValues, weights: np.ndarray | None) -> None:
         if not len(view.values):
             return
         values = view.values  # numbers too: the sketches render them as TFDV's top values read
@@ -437,7 +459,7 @@ class _Bytes:
     min_bytes: int = np.iinfo(np.int64).max
     max_bytes: int = -1
 
-    def add(self, view: _ColumnView, weights: np.ndarray | None) -> None:
+    def add(self, view: FeatureValues, weights: np.ndarray | None) -> None:
         if not len(view.values):
             return
         lengths = pc.binary_length(view.values)
@@ -452,27 +474,20 @@ class _Bytes:
 
 
 @dataclass
-class _Feature:
-    """All partial statistics of one feature; the value part is created once the type is known.
+class _FeaturePresence:
+    """Presence and value counts of one feature, and its type once values showed it.
 
     `deeper` holds the presence and valency of nesting levels below the top one,
     and `innermost` each example's count of innermost values, for nested lists.
-    The schema's claims (`categorical`, `raw_bytes`) apply only when the values'
-    type agrees, as in TFDV: statistics also serve to detect a wrong schema.
     """
 
     presence: _Presence
-    categorical: bool = False
-    raw_bytes: bool = False
     deeper: list[_Presence] = field(default_factory=list)
     innermost: _Presence | None = None
     feature_type: _FeatureType | None = None
-    numeric: _Numeric | None = None
-    strings: _Strings | None = None
-    bytes_: _Bytes | None = None
 
-    def add(self, view: _ColumnView, weights: np.ndarray | None, options: StatsOptions, name: str) -> None:
-        self._settle_type(view.feature_type, name)
+    def add(self, view: FeatureValues, weights: np.ndarray | None, options: StatsOptions, name: str) -> None:
+        self.feature_type = _settled_type(self.feature_type, view.feature_type, name)
         top = view.levels[0]
         self.presence.add(top.num_values, top.rows, weights)
         if len(view.levels) > 1:
@@ -484,45 +499,14 @@ class _Feature:
             for presence, level in zip(self.deeper, view.levels[1:], strict=True):
                 presence.add(level.num_values, level.rows, weights)
             self.innermost.add(view.innermost, top.rows, weights)
-        if self.feature_type == _STRING and self.raw_bytes:
-            if self.bytes_ is None:
-                self.bytes_ = _Bytes()
-            self.bytes_.add(view, weights)
-        elif self.feature_type == _STRING or (self.categorical and self.feature_type in (_INT, _FLOAT)):
-            if self.strings is None:
-                self.strings = _Strings(
-                    distinct=sketches.KmvSketch(_KMV_BUCKETS),
-                    top_values=_new_misra_gries(options),
-                    weighted_top_values=_new_misra_gries(options) if weights is not None else None,
-                )
-            self.strings.add(view, weights)
-        elif self.feature_type in (_INT, _FLOAT):
-            if self.numeric is None:
-                self.numeric = _Numeric(
-                    quantiles=_new_quantiles_sketch(options),
-                    weighted_quantiles=_new_quantiles_sketch(options) if weights is not None else None,
-                )
-            self.numeric.add(view, weights)
 
     @property
     def leaf_presence(self) -> _Presence:
         """The innermost level's presence: its total is the feature's number of values."""
         return self.deeper[-1] if self.deeper else self.presence
 
-    def _settle_type(self, feature_type: _FeatureType | None, name: str) -> None:
-        """An all-null batch says nothing about the type; two real types must agree."""
-        if feature_type is None:
-            return
-        if self.feature_type is None:
-            self.feature_type = feature_type
-        elif self.feature_type != feature_type:
-            raise TypeError(
-                f"feature {name!r} has values of type {_FeatureType.Name(self.feature_type)} "
-                f"and {_FeatureType.Name(feature_type)}"
-            )
-
-    def merge(self, other: _Feature, name: str) -> None:
-        self._settle_type(other.feature_type, name)
+    def merge(self, other: _FeaturePresence, name: str) -> None:
+        self.feature_type = _settled_type(self.feature_type, other.feature_type, name)
         self.presence.merge(other.presence)
         if other.deeper and not self.deeper:
             self.deeper, self.innermost = _adopted(other.deeper), _adopted(other.innermost)
@@ -530,20 +514,23 @@ class _Feature:
             for mine, theirs in zip(self.deeper, other.deeper, strict=True):
                 mine.merge(theirs)
             self.innermost.merge(other.innermost)
-        self.numeric = _merge_optional(self.numeric, other.numeric)
-        self.strings = _merge_optional(self.strings, other.strings)
-        self.bytes_ = _merge_optional(self.bytes_, other.bytes_)
 
     def compact(self) -> None:
         for presence in [self.presence, *self.deeper, *([self.innermost] if self.innermost else [])]:
             presence.num_values_sketch.Compact()
-        if self.numeric is not None:
-            self.numeric.quantiles.Compact()
-            if self.numeric.weighted_quantiles is not None:
-                self.numeric.weighted_quantiles.Compact()
 
 
-_Part = TypeVar("_Part", _Numeric, _Strings, _Bytes)
+def _settled_type(known: _FeatureType | None, seen: _FeatureType | None, name: str) -> _FeatureType | None:
+    """An all-null batch says nothing about the type; two real types must agree."""
+    if seen is None or known == seen:
+        return known
+    if known is None:
+        return seen
+    raise TypeError(
+        f"feature {name!r} has values of type {_FeatureType.Name(known)} and {_FeatureType.Name(seen)}"
+    )
+
+
 _Owned = TypeVar("_Owned")
 
 
@@ -559,55 +546,6 @@ def _adopted(part: _Owned) -> _Owned:
     return pickle.loads(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _merge_optional(mine: _Part | None, theirs: _Part | None) -> _Part | None:
-    """Merges into `mine` when both exist; otherwise keeps whichever exists (a copy of theirs)."""
-    if mine is None:
-        return None if theirs is None else _adopted(theirs)
-    if theirs is not None:
-        mine.merge(theirs)
-    return mine
-
-
-@dataclass
-class _Slice:
-    """Partial statistics of one slice: example counts and each feature, in first-seen order."""
-
-    num_examples: int = 0
-    weighted_num_examples: float = 0.0
-    features: dict[tuple[str, ...], _Feature] = field(default_factory=dict)
-
-    def add(self, batch: pa.RecordBatch, options: StatsOptions) -> None:
-        weights = _example_weights(batch, options.weight_feature) if options.weight_feature else None
-        self.num_examples += batch.num_rows
-        if weights is not None:
-            self.weighted_num_examples += float(np.sum(weights))
-        for field_ in batch.schema:
-            for path in _feature_paths((field_.name,), field_.type):
-                if path not in self.features:
-                    self.features[path] = _Feature(
-                        presence=_Presence(_new_quantiles_sketch(options)),
-                        categorical=path in options.categorical_paths,
-                        raw_bytes=path in options.bytes_paths,
-                    )
-
-        def add_column(column: tuple[str, pa.Array]) -> None:
-            for path, view in _enumerate_features((column[0],), column[1]):
-                self.features[path].add(view, weights, options, ".".join(path))
-
-        # Columns are independent: add them in threads (see beam_ml.transforms.threads).
-        map_in_threads(add_column, list(zip(batch.schema.names, batch.columns, strict=True)))
-
-    def merge(self, other: _Slice) -> None:
-        self.num_examples += other.num_examples
-        self.weighted_num_examples += other.weighted_num_examples
-        for name, theirs in other.features.items():
-            mine = self.features.get(name)
-            if mine is None:
-                self.features[name] = _adopted(theirs)
-            else:
-                mine.merge(theirs, name)
-
-
 def _feature_paths(path: tuple[str, ...], arrow_type: pa.DataType) -> Iterator[tuple[str, ...]]:
     """A column's feature paths from its type: itself, then its struct fields' (through lists)."""
     yield path
@@ -620,8 +558,314 @@ def _feature_paths(path: tuple[str, ...], arrow_type: pa.DataType) -> Iterator[t
             yield from _feature_paths((*path, child.name), child.type)
 
 
-# The accumulator: slice name → partial statistics of that slice.
-_Accumulator = dict[str, _Slice]
+# ---------------------------------------------------------------------------
+# Statistics generators: the built-in ones and the base class users extend
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatsBatch:
+    """What each generator is given per batch: the rows (sampled, and one slice's when
+    slicing), their example weights (None without a weight feature) and every feature of
+    the batch read once, struct members by path, in the batch's column order."""
+
+    record_batch: pa.RecordBatch
+    weights: np.ndarray | None
+    features: Mapping[tuple[str, ...], FeatureValues]
+
+    @property
+    def num_rows(self) -> int:
+        return self.record_batch.num_rows
+
+
+def stats_batch(batch: pa.RecordBatch, options: StatsOptions = StatsOptions()) -> StatsBatch:
+    """A record batch as the generators see it (whole: neither sampled nor sliced), to run
+    or test a generator on its own."""
+    weights = _example_weights(batch, options.weight_feature) if options.weight_feature else None
+    features = {
+        path: view
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        for path, view in _enumerate_features((name,), column)
+    }
+    return StatsBatch(batch, weights, features)
+
+
+_A = TypeVar("_A")
+
+
+class StatsGenerator(abc.ABC, Generic[_A]):
+    """One kind of statistics, computed in the same single pass as all the others.
+
+    The methods are Beam's CombineFn contract over `StatsBatch`es, as TFDV's
+    CombinerStatsGenerator: `StatisticsCombineFn` holds one accumulator per
+    generator (per slice), so `merge_accumulators` may change only its first
+    accumulator, and accumulators must pickle (they cross workers). The output is a
+    `DatasetFeatureStatistics` whose features are named by `path`; it is merged
+    into the built-in statistics of the same dataset, a feature's fields by
+    `MergeFrom` (so e.g. its `custom_stats` are appended). Pass instances through
+    `StatsOptions(generators=...)`; they must pickle too.
+    """
+
+    @abc.abstractmethod
+    def create_accumulator(self) -> _A:
+        """The accumulator of no input."""
+
+    @abc.abstractmethod
+    def add_input(self, accumulator: _A, batch: StatsBatch) -> _A:
+        """Adds one batch; may change and return `accumulator`."""
+
+    @abc.abstractmethod
+    def merge_accumulators(self, accumulators: Iterable[_A]) -> _A:
+        """One accumulator of all; may change the first, and no other."""
+
+    def compact(self, accumulator: _A) -> _A:
+        """Makes the accumulator smaller before it is shipped; by default it is kept as is."""
+        return accumulator
+
+    @abc.abstractmethod
+    def extract_output(self, accumulator: _A) -> statistics_pb2.DatasetFeatureStatistics:
+        """The statistics, features named by path."""
+
+
+class _BuiltInGenerator(StatsGenerator[_A]):
+    """A built-in generator: `StatisticsCombineFn` feeds every built-in one feature at a
+    time in one threaded pass over a batch's columns (see `_begin_batch`, `_add_feature`);
+    `add_input` does the same for one generator alone."""
+
+    def __init__(self, options: StatsOptions) -> None:
+        self._options = options
+
+    def add_input(self, accumulator: _A, batch: StatsBatch) -> _A:
+        self._begin_batch(accumulator, batch.record_batch, batch.weights)
+        features = list(batch.features.items())
+        map_in_threads(lambda item: self._add_feature(accumulator, item[0], item[1], batch.weights), features)
+        return accumulator
+
+    def _begin_batch(self, accumulator: _A, batch: pa.RecordBatch, weights: np.ndarray | None) -> None:
+        """What the generator records once per batch, before its features (in the caller's thread)."""
+
+    @abc.abstractmethod
+    def _add_feature(
+        self, accumulator: _A, path: tuple[str, ...], view: FeatureValues, weights: np.ndarray | None
+    ) -> None:
+        """Adds one feature of a batch; called for different features from several threads."""
+
+    def merge_accumulators(self, accumulators: Iterable[_A]) -> _A:
+        parts = iter(accumulators)
+        result = next(parts)
+        for other in parts:
+            self._merge_into(result, other)
+        return result
+
+    @abc.abstractmethod
+    def _merge_into(self, mine: _A, theirs: _A) -> None:
+        """Merges `theirs` into `mine`, changing nothing of `theirs` and sharing none of it."""
+
+
+@dataclass
+class _PresenceAccumulator:
+    """Examples of the slice and, per feature in first-seen order, its presence and type."""
+
+    num_examples: int = 0
+    weighted_num_examples: float = 0.0
+    features: dict[tuple[str, ...], _FeaturePresence] = field(default_factory=dict)
+
+
+class PresenceStatsGenerator(_BuiltInGenerator[_PresenceAccumulator]):
+    """Example counts, each feature's type, and its common statistics (presence, value
+    counts, per-level presence and valency, level value-count histograms).
+
+    It decides each feature's reported type as TFDV does: a feature never seen with a
+    value is STRING (BYTES when the schema says so), a categorical numeric feature keeps
+    its type and its common statistics go under string_stats.
+    """
+
+    def create_accumulator(self) -> _PresenceAccumulator:
+        return _PresenceAccumulator()
+
+    def _begin_batch(self, accumulator: _PresenceAccumulator, batch: pa.RecordBatch,
+                     weights: np.ndarray | None) -> None:
+        accumulator.num_examples += batch.num_rows
+        if weights is not None:
+            accumulator.weighted_num_examples += float(np.sum(weights))
+        for field_ in batch.schema:
+            for path in _feature_paths((field_.name,), field_.type):
+                if path not in accumulator.features:
+                    accumulator.features[path] = _FeaturePresence(_Presence(_new_quantiles_sketch(self._options)))
+
+    def _add_feature(self, accumulator: _PresenceAccumulator, path: tuple[str, ...], view: FeatureValues,
+                     weights: np.ndarray | None) -> None:
+        accumulator.features[path].add(view, weights, self._options, ".".join(path))
+
+    def _merge_into(self, mine: _PresenceAccumulator, theirs: _PresenceAccumulator) -> None:
+        mine.num_examples += theirs.num_examples
+        mine.weighted_num_examples += theirs.weighted_num_examples
+        for path, feature in theirs.features.items():
+            known = mine.features.get(path)
+            if known is None:
+                mine.features[path] = _adopted(feature)
+            else:
+                known.merge(feature, ".".join(path))
+
+    def compact(self, accumulator: _PresenceAccumulator) -> _PresenceAccumulator:
+        for feature in accumulator.features.values():
+            feature.compact()
+        return accumulator
+
+    def extract_output(self, accumulator: _PresenceAccumulator) -> statistics_pb2.DatasetFeatureStatistics:
+        options = self._options
+        result = statistics_pb2.DatasetFeatureStatistics(num_examples=accumulator.num_examples)
+        if options.weight_feature:
+            result.weighted_num_examples = accumulator.weighted_num_examples
+        for path, feature in accumulator.features.items():
+            result.features.append(_presence_stats(path, feature, accumulator, options))
+        return result
+
+
+@dataclass
+class _Values(Generic[_A]):
+    """One feature's value statistics (`part`, created once the feature's type calls for
+    them), its type once seen (and whether it calls for them), and its number of values
+    (null list elements included)."""
+
+    feature_type: _FeatureType | None = None
+    applies: bool = False
+    tot_num_values: int = 0
+    part: _A | None = None
+
+    def merge(self, other: _Values) -> None:
+        if self.feature_type is None:
+            self.feature_type, self.applies = other.feature_type, other.applies
+        self.tot_num_values += other.tot_num_values
+        if self.part is None:
+            self.part = None if other.part is None else _adopted(other.part)
+        elif other.part is not None:
+            self.part.merge(other.part)
+
+
+class _ValueStatsGenerator(_BuiltInGenerator[dict]):
+    """A built-in generator of value statistics for the features whose type it applies to;
+    its accumulator maps a feature's path to its `_Values`."""
+
+    def create_accumulator(self) -> dict[tuple[str, ...], _Values]:
+        return {}
+
+    @abc.abstractmethod
+    def _applies(self, path: tuple[str, ...], feature_type: _FeatureType) -> bool:
+        """Whether a feature of this type gets this generator's statistics."""
+
+    @abc.abstractmethod
+    def _new_part(self, weights: np.ndarray | None):
+        """An empty partial statistic for one feature."""
+
+    @abc.abstractmethod
+    def _fill(self, result: statistics_pb2.FeatureNameStatistics, values: _Values) -> None:
+        """Writes one feature's statistics."""
+
+    def _add_feature(self, accumulator: dict[tuple[str, ...], _Values], path: tuple[str, ...],
+                     view: FeatureValues, weights: np.ndarray | None) -> None:
+        values = accumulator.get(path)
+        if values is None:
+            if view.feature_type is not None and not self._applies(path, view.feature_type):
+                return
+            values = accumulator[path] = _Values()
+        if values.feature_type is None and view.feature_type is not None:
+            values.feature_type, values.applies = view.feature_type, self._applies(path, view.feature_type)
+        values.tot_num_values += view.tot_num_values
+        if values.applies:
+            if values.part is None:
+                values.part = self._new_part(weights)
+            values.part.add(view, weights)
+
+    def _merge_into(self, mine: dict[tuple[str, ...], _Values], theirs: dict[tuple[str, ...], _Values]) -> None:
+        for path, values in theirs.items():
+            known = mine.get(path)
+            if known is None:
+                mine[path] = _adopted(values)
+            else:
+                known.merge(values)
+
+    def extract_output(self, accumulator: dict[tuple[str, ...], _Values]) -> statistics_pb2.DatasetFeatureStatistics:
+        result = statistics_pb2.DatasetFeatureStatistics()
+        for path, values in accumulator.items():
+            if values.applies:
+                feature = result.features.add()
+                feature.path.step.extend(path)
+                self._fill(feature, values)
+        return result
+
+
+class NumericStatsGenerator(_ValueStatsGenerator):
+    """Mean, standard deviation, zeros, min, max, median and histograms of INT and FLOAT
+    features (weighted too with a weight feature), except those the schema marks categorical."""
+
+    def _applies(self, path: tuple[str, ...], feature_type: _FeatureType) -> bool:
+        return feature_type in (_INT, _FLOAT) and path not in self._options.categorical_paths
+
+    def _new_part(self, weights: np.ndarray | None) -> _Numeric:
+        return _Numeric(
+            quantiles=_new_quantiles_sketch(self._options),
+            weighted_quantiles=_new_quantiles_sketch(self._options) if weights is not None else None,
+        )
+
+    def compact(self, accumulator: dict[tuple[str, ...], _Values]) -> dict[tuple[str, ...], _Values]:
+        for values in accumulator.values():
+            if values.part is not None:
+                values.part.quantiles.Compact()
+                if values.part.weighted_quantiles is not None:
+                    values.part.weighted_quantiles.Compact()
+        return accumulator
+
+    def _fill(self, result: statistics_pb2.FeatureNameStatistics, values: _Values) -> None:
+        _fill_numeric_stats(result.num_stats, values.part, values.tot_num_values, self._options)
+
+
+class StringStatsGenerator(_ValueStatsGenerator):
+    """Average length, distinct count and top values of STRING features, and of numeric
+    features the schema marks categorical (TFDV's string statistics)."""
+
+    def _applies(self, path: tuple[str, ...], feature_type: _FeatureType) -> bool:
+        if feature_type == _STRING:
+            return path not in self._options.bytes_paths
+        return feature_type in (_INT, _FLOAT) and path in self._options.categorical_paths
+
+    def _new_part(self, weights: np.ndarray | None) -> _Strings:
+        return _Strings(
+            distinct=sketches.KmvSketch(_KMV_BUCKETS),
+            top_values=_new_misra_gries(self._options),
+            weighted_top_values=_new_misra_gries(self._options) if weights is not None else None,
+        )
+
+    def _fill(self, result: statistics_pb2.FeatureNameStatistics, values: _Values) -> None:
+        _fill_string_stats(result.string_stats, values.part, values.tot_num_values, self._options)
+
+
+class BytesStatsGenerator(_ValueStatsGenerator):
+    """Sizes of the STRING features the schema declares raw bytes (an image_domain)."""
+
+    def _applies(self, path: tuple[str, ...], feature_type: _FeatureType) -> bool:
+        return feature_type == _STRING and path in self._options.bytes_paths
+
+    def _new_part(self, weights: np.ndarray | None) -> _Bytes:
+        return _Bytes()
+
+    def _fill(self, result: statistics_pb2.FeatureNameStatistics, values: _Values) -> None:
+        part, total = values.part, values.tot_num_values
+        if part is not None and total:
+            target = result.bytes_stats
+            target.avg_num_bytes = part.total_bytes / total
+            target.min_num_bytes = part.min_bytes
+            target.max_num_bytes = target.max_num_bytes_int = part.max_bytes
+
+
+def _built_in_generators(options: StatsOptions) -> tuple[_BuiltInGenerator, ...]:
+    """Presence first: its output fixes the features' order and types."""
+    return (PresenceStatsGenerator(options), NumericStatsGenerator(options), StringStatsGenerator(options),
+            BytesStatsGenerator(options))
+
+
+# The accumulator: slice name → one accumulator per generator (built-in ones first).
+_Accumulator = dict[str, list]
 
 
 # ---------------------------------------------------------------------------
@@ -834,7 +1078,7 @@ def _value_histograms(
 
 
 def _common_stats(
-    feature: _Feature, num_examples: float, weighted_num_examples: float | None, options: StatsOptions
+    feature: _FeaturePresence, num_examples: float, weighted_num_examples: float | None, options: StatsOptions
 ) -> statistics_pb2.CommonStatistics:
     """TFDV's common stats: presence at the top level, values counted at the innermost.
 
@@ -889,7 +1133,7 @@ def _common_stats(
     return result
 
 
-def _level_histograms(feature: _Feature, options: StatsOptions) -> list[statistics_pb2.CustomStatistic]:
+def _level_histograms(feature: _FeaturePresence, options: StatsOptions) -> list[statistics_pb2.CustomStatistic]:
     """Value-count histograms of nesting levels 2 and below (level 1's is num_values_histogram)."""
     result = []
     for depth, level in enumerate(feature.deeper, start=2):
@@ -906,16 +1150,15 @@ def _level_histograms(feature: _Feature, options: StatsOptions) -> list[statisti
     return result
 
 
-def _numeric_stats(
-    feature: _Feature, common: statistics_pb2.CommonStatistics, options: StatsOptions
-) -> statistics_pb2.NumericStatistics:
-    result = statistics_pb2.NumericStatistics(common_stats=common)
-    numeric = feature.numeric
-    if numeric is None or feature.leaf_presence.tot_num_values == numeric.num_nan:
+def _fill_numeric_stats(
+    result: statistics_pb2.NumericStatistics, numeric: _Numeric | None, tot_num_values: int, options: StatsOptions
+) -> None:
+    """Value statistics of a numeric feature; none but NaN counts when it has no other value."""
+    if numeric is None or tot_num_values == numeric.num_nan:
         if numeric is not None and numeric.num_nan:
             for kind in (statistics_pb2.Histogram.STANDARD, statistics_pb2.Histogram.QUANTILES):
                 result.histograms.add(type=kind, num_nan=numeric.num_nan)
-        return result
+        return
     result.mean = numeric.moments.mean
     result.std_dev = numeric.moments.std_dev
     result.num_zeros = numeric.num_zeros
@@ -933,7 +1176,6 @@ def _numeric_stats(
             numeric.weighted_quantiles, numeric, numeric.weighted_num_pos_inf, options
         )
         weighted.histograms.extend([standard, quantiles])
-    return result
 
 
 def _fill_top_values(
@@ -954,18 +1196,16 @@ def _fill_top_values(
         target.rank_histogram.buckets.add(low_rank=rank, high_rank=rank, label=value, sample_count=count)
 
 
-def _string_stats(
-    feature: _Feature, common: statistics_pb2.CommonStatistics, options: StatsOptions
-) -> statistics_pb2.StringStatistics:
+def _fill_string_stats(
+    result: statistics_pb2.StringStatistics, strings: _Strings | None, tot_num_values: int, options: StatsOptions
+) -> None:
     """avg_length over all values; unique and top values only once some value was seen (as TFDV)."""
-    result = statistics_pb2.StringStatistics(common_stats=common)
-    strings = feature.strings
-    if strings is None or not feature.leaf_presence.tot_num_values:
-        return result
-    result.avg_length = strings.total_bytes / feature.leaf_presence.tot_num_values
+    if strings is None or not tot_num_values:
+        return
+    result.avg_length = strings.total_bytes / tot_num_values
     estimate = strings.top_values.Estimate()
     if not len(estimate):
-        return result
+        return
     result.unique = strings.distinct.Estimate()
     _fill_top_values(result, estimate, options.frequency_threshold, options)
     if strings.weighted_top_values is not None:
@@ -975,58 +1215,67 @@ def _string_stats(
             options.weighted_frequency_threshold,
             options,
         )
-    return result
 
 
-def _bytes_stats(feature: _Feature, common: statistics_pb2.CommonStatistics) -> statistics_pb2.BytesStatistics:
-    result = statistics_pb2.BytesStatistics(common_stats=common)
-    total = feature.leaf_presence.tot_num_values
-    if feature.bytes_ is not None and total:
-        result.avg_num_bytes = feature.bytes_.total_bytes / total
-        result.min_num_bytes = feature.bytes_.min_bytes
-        result.max_num_bytes = result.max_num_bytes_int = feature.bytes_.max_bytes
-    return result
-
-
-def _feature_stats(
-    path: tuple[str, ...], feature: _Feature, slice_: _Slice, options: StatsOptions
+def _presence_stats(
+    path: tuple[str, ...], feature: _FeaturePresence, accumulator: _PresenceAccumulator, options: StatsOptions
 ) -> statistics_pb2.FeatureNameStatistics:
-    """One feature's proto; a feature never seen with a value is reported as STRING, like
-    TFDV (or BYTES when the schema says so); a categorical numeric feature keeps its type
-    and gets string statistics."""
+    """One feature's type, path, common statistics (under the statistics its type gets) and
+    level histograms; a feature never seen with a value is reported as STRING, like TFDV
+    (or BYTES when the schema says so); a categorical numeric feature keeps its type and
+    gets string statistics."""
     if len(path) == 1:
-        num_examples: float = slice_.num_examples
-        weighted_num_examples = slice_.weighted_num_examples if options.weight_feature else None
+        num_examples: float = accumulator.num_examples
+        weighted_num_examples = accumulator.weighted_num_examples if options.weight_feature else None
     else:  # a struct member: present or missing in each value of its struct
-        parent = slice_.features[path[:-1]].leaf_presence
+        parent = accumulator.features[path[:-1]].leaf_presence
         num_examples = parent.tot_num_values
         weighted_num_examples = parent.weighted_tot_num_values if options.weight_feature else None
     common = _common_stats(feature, num_examples, weighted_num_examples, options)
+    raw_bytes = path in options.bytes_paths
     if feature.feature_type is None:
-        feature_type = _BYTES if feature.raw_bytes else _STRING
+        feature_type = _BYTES if raw_bytes else _STRING
     else:
-        feature_type = _BYTES if feature.raw_bytes and feature.feature_type == _STRING else feature.feature_type
+        feature_type = _BYTES if raw_bytes and feature.feature_type == _STRING else feature.feature_type
     result = statistics_pb2.FeatureNameStatistics(type=feature_type)
     result.path.step.extend(path)
-    if result.type == _BYTES:
-        result.bytes_stats.CopyFrom(_bytes_stats(feature, common))
-    elif result.type == _STRING or (feature.categorical and result.type in (_INT, _FLOAT)):
-        result.string_stats.CopyFrom(_string_stats(feature, common, options))
-    elif result.type == _STRUCT:
+    if feature_type == _BYTES:
+        result.bytes_stats.CopyFrom(statistics_pb2.BytesStatistics(common_stats=common))
+    elif feature_type == _STRING or (path in options.categorical_paths and feature_type in (_INT, _FLOAT)):
+        result.string_stats.CopyFrom(statistics_pb2.StringStatistics(common_stats=common))
+    elif feature_type == _STRUCT:
         result.struct_stats.common_stats.CopyFrom(common)
     else:
-        result.num_stats.CopyFrom(_numeric_stats(feature, common, options))
+        result.num_stats.CopyFrom(statistics_pb2.NumericStatistics(common_stats=common))
     if feature.feature_type is not None:
         result.custom_stats.extend(_level_histograms(feature, options))
     return result
 
 
-def _dataset_stats(name: str, slice_: _Slice, options: StatsOptions) -> statistics_pb2.DatasetFeatureStatistics:
-    result = statistics_pb2.DatasetFeatureStatistics(name=name, num_examples=slice_.num_examples)
-    if options.weight_feature:
-        result.weighted_num_examples = slice_.weighted_num_examples
-    for path, feature in slice_.features.items():
-        result.features.append(_feature_stats(path, feature, slice_, options))
+def _merged_dataset(name: str, outputs: list[statistics_pb2.DatasetFeatureStatistics],
+                    generators: Sequence[StatsGenerator]) -> statistics_pb2.DatasetFeatureStatistics:
+    """The generators' outputs of one slice as one dataset: the first output's features in
+    its order, each later output's features merged into the same path's (new paths last)."""
+    result = outputs[0]
+    result.name = name
+    by_path = {tuple(feature.path.step): feature for feature in result.features}
+    for output, generator in zip(outputs[1:], generators[1:], strict=True):
+        for feature in output.features:
+            path = tuple(feature.path.step)
+            if not path:
+                raise ValueError(
+                    f"{type(generator).__name__} reported statistics of a feature without a path: "
+                    "name each feature by path (feature.path.step.extend([...]))"
+                )
+            known = by_path.get(path)
+            if known is None:
+                by_path[path] = result.features.add()
+                by_path[path].CopyFrom(feature)
+            else:
+                feature.ClearField("path")  # MergeFrom would repeat its steps
+                known.MergeFrom(feature)
+        output.ClearField("features")
+        result.MergeFrom(output)
     return result
 
 
@@ -1038,26 +1287,59 @@ def _dataset_stats(name: str, slice_: _Slice, options: StatsOptions) -> statisti
 class StatisticsCombineFn(beam.CombineFn):
     """Record batches → DatasetFeatureStatisticsList, in one pass over the data.
 
-    The accumulator maps slice names to partial statistics; every batch
-    feeds the "All Examples" slice and, with slice_features, each slice its
-    rows fall in. Accumulators pickle (the sketches do), so Beam can ship
-    them between workers.
+    The accumulator maps slice names to one accumulator per generator: the
+    built-in ones (`PresenceStatsGenerator`, `NumericStatsGenerator`,
+    `StringStatsGenerator`, `BytesStatsGenerator`), then the options' own. Every
+    batch feeds the "All Examples" slice and, with slice_features, each slice its
+    rows fall in. Each feature of a batch is read once and given to every built-in
+    generator in the same task (features in threads); the options' generators then
+    get the batch with the features already read. Accumulators pickle (the sketches
+    do), so Beam can ship them between workers.
     """
 
     def __init__(self, options: StatsOptions = StatsOptions()) -> None:
         super().__init__()
         self._options = options
+        self._built_ins = _built_in_generators(options)
+        self._generators: tuple[StatsGenerator, ...] = (*self._built_ins, *options.generators)
+
+    def _new_slice(self) -> list:
+        return [generator.create_accumulator() for generator in self._generators]
 
     def create_accumulator(self) -> _Accumulator:
-        return {ALL_EXAMPLES_SLICE: _Slice()}
+        return {ALL_EXAMPLES_SLICE: self._new_slice()}
 
     def add_input(self, accumulator: _Accumulator, batch: pa.RecordBatch) -> _Accumulator:
         batch = _sample(batch, self._options)
-        accumulator[ALL_EXAMPLES_SLICE].add(batch, self._options)
+        self._add(accumulator[ALL_EXAMPLES_SLICE], batch)
         if self._options.slice_features:
             for name, rows in _slices(batch, self._options.slice_features):
-                accumulator.setdefault(name, _Slice()).add(rows, self._options)
+                if name not in accumulator:
+                    accumulator[name] = self._new_slice()
+                self._add(accumulator[name], rows)
         return accumulator
+
+    def _add(self, parts: list, batch: pa.RecordBatch) -> None:
+        """Adds a batch to one slice's accumulators (the built-in ones change in place)."""
+        options = self._options
+        weights = _example_weights(batch, options.weight_feature) if options.weight_feature else None
+        built_ins = list(zip(self._built_ins, parts, strict=False))
+        for generator, part in built_ins:
+            generator._begin_batch(part, batch, weights)
+
+        def add_column(column: tuple[str, pa.Array]) -> list[tuple[tuple[str, ...], FeatureValues]]:
+            features = list(_enumerate_features((column[0],), column[1]))
+            for path, view in features:
+                for generator, part in built_ins:
+                    generator._add_feature(part, path, view, weights)
+            return features
+
+        # Columns are independent: add them in threads (see beam_ml.transforms.threads).
+        columns = map_in_threads(add_column, list(zip(batch.schema.names, batch.columns, strict=True)))
+        if options.generators:
+            stats_batch = StatsBatch(batch, weights, {path: view for column in columns for path, view in column})
+            for index in range(len(self._built_ins), len(parts)):
+                parts[index] = self._generators[index].add_input(parts[index], stats_batch)
 
     def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
         """Merges into the first accumulator and changes no other (see `_adopted`)."""
@@ -1068,24 +1350,29 @@ class StatisticsCombineFn(beam.CombineFn):
                 mine = result.get(name)
                 if mine is None:
                     result[name] = _adopted(theirs)
-                else:
-                    mine.merge(theirs)
+                    continue
+                for index, generator in enumerate(self._generators):
+                    mine[index] = generator.merge_accumulators([mine[index], theirs[index]])
         return result
 
     def compact(self, accumulator: _Accumulator) -> _Accumulator:
-        """Compacts the quantile sketches so less data crosses the shuffle."""
-        for slice_ in accumulator.values():
-            for feature in slice_.features.values():
-                feature.compact()
+        """Compacts the quantile sketches (and what the options' generators compact) so less
+        data crosses the shuffle."""
+        for parts in accumulator.values():
+            for index, generator in enumerate(self._generators):
+                parts[index] = generator.compact(parts[index])
         return accumulator
 
     def extract_output(self, accumulator: _Accumulator) -> statistics_pb2.DatasetFeatureStatisticsList:
         """One dataset per slice: "All Examples" first (unnamed without slicing), then slices by name."""
         result = statistics_pb2.DatasetFeatureStatisticsList()
         overall_name = ALL_EXAMPLES_SLICE if self._options.slice_features else ""
-        result.datasets.append(_dataset_stats(overall_name, accumulator[ALL_EXAMPLES_SLICE], self._options))
-        for name in sorted(set(accumulator) - {ALL_EXAMPLES_SLICE}):
-            result.datasets.append(_dataset_stats(name, accumulator[name], self._options))
+        names = [ALL_EXAMPLES_SLICE, *sorted(set(accumulator) - {ALL_EXAMPLES_SLICE})]
+        for name in names:
+            outputs = [generator.extract_output(part)
+                       for generator, part in zip(self._generators, accumulator[name], strict=True)]
+            dataset_name = overall_name if name == ALL_EXAMPLES_SLICE else name
+            result.datasets.append(_merged_dataset(dataset_name, outputs, self._generators))
         return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,55 @@ def test_statistics_target_takes_the_faster_tfdv_path():
     assert "tfdv-1.16.1 GenerateStatistics, the faster TFDV path" in target["detail"]
 
 
+def _paired(system: str, session: str, rates: list[float]) -> dict:
+    """A measurement of interleaved runs: one run per round, 1000 rows each."""
+    runs = [{"rows": 1000, "seconds": 1000 / rate, "peak_rss_mib": 100} for rate in rates]
+    record = _measurement("statistics", system, "taxi_x10", 1000, statistics.median(rates), 100)
+    return {**record, "n": len(runs), "runs": runs, "session": session, "rows_per_s": suite.spread(rates)}
+
+
+def test_a_ratio_is_the_median_of_its_pairs_and_flagged_when_they_spread():
+    # Per-pair ratios 1.0, 2.0, 0.75: the median of the ratios, not the ratio of the medians (150 / 100).
+    ours, peer = _paired("beam-ml", "s", [100, 200, 150]), _paired("pyarrow alone", "s", [100, 100, 200])
+    paired = suite.paired_ratio(ours, peer)
+    assert (paired["median"], paired["min"], paired["max"], paired["pairs"]) == (1.0, 0.75, 2.0, 3)
+    assert paired["spread"] == pytest.approx(1.25) and paired["unstable"] is True
+    target = next(t for t in suite.targets([ours, peer]) if t["target"] == "statistics vs pyarrow limit")
+    assert (target["ratio"], target["ratio_min"], target["ratio_max"], target["unstable"]) == (1.0, 0.75, 2.0, True)
+    assert suite._pairs_note(target) == "**unstable**: 3, spread 125%"
+    # Within 30%: 0.5, 0.55, 0.6 spread by 20% of their median.
+    steady = suite.paired_ratio(_paired("beam-ml", "s", [50, 55, 60]), _paired("pyarrow alone", "s", [100, 100, 100]))
+    assert steady["median"] == pytest.approx(0.55) and steady["unstable"] is False
+
+
+def test_figures_of_different_sessions_are_not_paired():
+    ours, peer = _paired("beam-ml", "monday", [100, 200, 150]), _paired("pyarrow alone", "tuesday", [100, 100, 200])
+    paired = suite.paired_ratio(ours, peer)
+    assert paired["median"] == pytest.approx(1.5) and paired["pairs"] == 0 and paired["unstable"] is None
+
+
+def test_the_systems_run_in_interleaved_rounds(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(ctx, stage, dataset, runs):
+        calls.append((stage, dataset.name))
+        return [{"rows": dataset.rows, "seconds": 1.0 + len(calls), "peak_rss_mib": 10.0}]
+
+    monkeypatch.setattr(suite, "_measure", fake_measure)
+    datasets = {size: bench_data.Dataset(f"taxi_x{size:g}", tmp_path, 100 * size, "taxi") for size in (1, 10)}
+    ctx = suite.Context(quick=False, repeat=3, warmup=True, work=tmp_path, install_peers=False, datasets=datasets,
+                        systems=("beam-ml", "pyarrow alone"), log=lambda _line: None)
+    records = suite.throughput(ctx, "statistics", (1, 10))
+    ours, limit = "ours_statistics", "limit_statistics"
+    warm_up = [(ours, "taxi_x1"), (ours, "taxi_x1"), (limit, "taxi_x1"), (limit, "taxi_x1")]
+    assert calls[:4] == warm_up and calls[4:8] == [(ours, "taxi_x1"), (limit, "taxi_x1")] * 2
+    assert calls[8:] == [(ours, "taxi_x10"), (limit, "taxi_x10")] * 3
+    assert [(m["system"], m["size"], m["n"]) for m in records] == [
+        ("beam-ml", "taxi_x1", 3), ("beam-ml", "taxi_x10", 3), ("pyarrow alone", "taxi_x1", 3), ("pyarrow alone", "taxi_x10", 3)]
+    assert records[1]["session"] == records[3]["session"] != records[0]["session"]
+    assert suite.paired_ratio(records[1], records[3])["pairs"] == 3
+
+
 def test_quick_run_leaves_the_taxi_pipeline_out():
     assert suite.NOT_IN_QUICK == ("taxi",) and "taxi" in suite.ALL
 
@@ -128,9 +178,9 @@ def test_quick_suite_writes_well_formed_results(tmp_path):
     assert data_only["tensorflow_imported"] is False
 
     targets = {t["target"]: t for t in results["targets"]}
-    assert len(targets) == 8
+    assert len(targets) == 9
     assert targets["statistics vs TFDV"]["met"] is None and "not installed" in targets["statistics vs TFDV"]["detail"]
-    for name in ("statistics vs pyarrow limit", "ingestion vs pyarrow read+write", "Transform vs instance dicts",
+    for name in ("statistics vs pyarrow limit", "ingestion vs pyarrow read+write", "Transform vs instance dicts", "Transform vs its limit",
                  "BulkInferrer vs Keras model.predict"):
         assert isinstance(targets[name]["ratio"], float) and isinstance(targets[name]["met"], bool), targets[name]
 

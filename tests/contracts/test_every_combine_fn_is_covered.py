@@ -1,8 +1,10 @@
 """Every CombineFn of the project has a contract test: a new one without it fails here.
 
 The project's CombineFns are found in the source (classes deriving from
-`beam.CombineFn`, or from one of the project's CombineFns), not listed by hand;
-a CombineFn counts as covered when a contract test module (a module of
+`beam.CombineFn` or from the statistics' `StatsGenerator`, which keeps the same
+contract, or from one of the project's CombineFns), not listed by hand; an
+abstract class (one with an abstract method) is left to its concrete subclasses.
+A CombineFn counts as covered when a contract test module (a module of
 tests/contracts that subclasses `CombineFnContract`) names it.
 """
 
@@ -17,7 +19,17 @@ CONTRACTS = Path(__file__).resolve().parent
 
 
 def _base_names(node: ast.ClassDef) -> set[str]:
-    return {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in node.bases}
+    """The names of a class's bases; a generic base (`StatsGenerator[_A]`) by its own name."""
+    bases = [base.value if isinstance(base, ast.Subscript) else base for base in node.bases]
+    return {base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in bases}
+
+
+def _is_abstract(node: ast.ClassDef) -> bool:
+    return any(
+        isinstance(item, ast.FunctionDef)
+        and any(ast.unparse(decorator).endswith("abstractmethod") for decorator in item.decorator_list)
+        for item in node.body
+    )
 
 
 def project_combine_fns() -> dict[str, str]:
@@ -27,14 +39,14 @@ def project_combine_fns() -> dict[str, str]:
         for path in sorted((REPO / root).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.ClassDef):
-                    classes.append((node.name, _base_names(node), str(path.relative_to(REPO))))
+                    classes.append((node.name, _base_names(node), str(path.relative_to(REPO)), _is_abstract(node)))
     found: dict[str, str] = {}
-    known = {"CombineFn"}
+    known = {"CombineFn", "StatsGenerator"}
     while True:  # subclasses of subclasses
-        new = {name: path for name, bases, path in classes if bases & known and name not in found}
+        new = {name: (path, abstract) for name, bases, path, abstract in classes if bases & known and name not in known}
         if not new:
             return found
-        found.update(new)
+        found.update({name: path for name, (path, abstract) in new.items() if not abstract})
         known |= set(new)
 
 
@@ -52,6 +64,9 @@ def contract_test_sources() -> list[str]:
 def test_the_project_has_combine_fns_to_check() -> None:
     found = project_combine_fns()
     assert {"StatisticsCombineFn", "_UnifyColumns", "MetricsCombineFn", "AUCCurves"} <= set(found), found
+    generators = {"PresenceStatsGenerator", "NumericStatsGenerator", "StringStatsGenerator", "BytesStatsGenerator"}
+    assert generators <= set(found), found
+    assert not {"_BuiltInGenerator", "_ValueStatsGenerator"} & set(found), "abstract classes are not checked"
 
 
 def test_every_combine_fn_has_a_contract_test() -> None:

@@ -24,6 +24,7 @@ import pyarrow.csv as pa_csv
 import pytest
 from contracts.combine_fn_contract import CombineFnContract
 from google.protobuf.message import Message
+from pipelines.negative_values import NegativeValues
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from beam_ml.transforms.statistics import StatisticsCombineFn, StatsOptions
@@ -31,6 +32,7 @@ from beam_ml.transforms.statistics import StatisticsCombineFn, StatsOptions
 OPTIONS = {
     "default": StatsOptions(),
     "weighted_and_sliced": StatsOptions().with_weight_feature("trip_start_day").with_slice_features("payment_type"),
+    "sliced_with_a_user_generator": StatsOptions(generators=(NegativeValues(),)).with_slice_features("payment_type"),
 }
 
 
@@ -43,33 +45,7 @@ class TestStatisticsCombineFn(CombineFnContract):
 
     @pytest.fixture(scope="class")
     def inputs(self, shared_data: Path) -> list[pa.RecordBatch]:
-        table = pa_csv.read_csv(
-            shared_data / "chicago_taxi" / "data.csv",
-            convert_options=pa_csv.ConvertOptions(
-                strings_can_be_null=True,
-                column_types={"pickup_census_tract": pa.int64(), "trip_start_day": pa.int64()},
-            ),
-        ).slice(0, 2400)
-        rng = np.random.default_rng(5)
-        null_rows = rng.random(table.num_rows) < 0.1
-        lengths = np.where(null_rows, 0, rng.integers(0, 4, table.num_rows))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        values = pa.array(rng.normal(size=int(offsets[-1])))
-        lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, mask=pa.array(null_rows))
-        fare = table["fare"].to_numpy(zero_copy_only=False).copy()
-        fare[rng.choice(table.num_rows, 30, replace=False)] = np.nan
-        fare[rng.choice(table.num_rows, 3, replace=False)] = np.inf
-        table = table.set_column(table.schema.get_field_index("fare"), "fare", pa.array(fare))
-        table = table.append_column("readings", lists)
-        # A nested list (value counts per level) and a struct (statistics per leaf path).
-        table = table.append_column(
-            "nested", pa.array([[[int(v)] * (v % 3) for v in range(row % 4)] if row % 7 else None for row in range(table.num_rows)])
-        )
-        table = table.append_column(
-            "point", pa.StructArray.from_arrays([pa.array(rng.normal(size=table.num_rows)), table["company"].combine_chunks()], names=["x", "company"])
-        )
-        edges = [0, 100, 150, 700, 701, 1200, 1900, 2400]
-        return [table.slice(a, b - a).combine_chunks().to_batches()[0] for a, b in itertools.pairwise(edges)]
+        return contract_batches(shared_data)
 
     def assert_same_output(
         self,
@@ -77,6 +53,37 @@ class TestStatisticsCombineFn(CombineFnContract):
         actual: statistics_pb2.DatasetFeatureStatisticsList,
     ) -> None:
         assert proto_differences(expected, actual) == []
+
+
+def contract_batches(shared_data: Path) -> list[pa.RecordBatch]:
+    """The taxi rows in uneven batches, with the list, nested, struct, NaN and infinite values above."""
+    table = pa_csv.read_csv(
+        shared_data / "chicago_taxi" / "data.csv",
+        convert_options=pa_csv.ConvertOptions(
+            strings_can_be_null=True,
+            column_types={"pickup_census_tract": pa.int64(), "trip_start_day": pa.int64()},
+        ),
+    ).slice(0, 2400)
+    rng = np.random.default_rng(5)
+    null_rows = rng.random(table.num_rows) < 0.1
+    lengths = np.where(null_rows, 0, rng.integers(0, 4, table.num_rows))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = pa.array(rng.normal(size=int(offsets[-1])))
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, mask=pa.array(null_rows))
+    fare = table["fare"].to_numpy(zero_copy_only=False).copy()
+    fare[rng.choice(table.num_rows, 30, replace=False)] = np.nan
+    fare[rng.choice(table.num_rows, 3, replace=False)] = np.inf
+    table = table.set_column(table.schema.get_field_index("fare"), "fare", pa.array(fare))
+    table = table.append_column("readings", lists)
+    # A nested list (value counts per level) and a struct (statistics per leaf path).
+    table = table.append_column(
+        "nested", pa.array([[[int(v)] * (v % 3) for v in range(row % 4)] if row % 7 else None for row in range(table.num_rows)])
+    )
+    table = table.append_column(
+        "point", pa.StructArray.from_arrays([pa.array(rng.normal(size=table.num_rows)), table["company"].combine_chunks()], names=["x", "company"])
+    )
+    edges = [0, 100, 150, 700, 701, 1200, 1900, 2400]
+    return [table.slice(a, b - a).combine_chunks().to_batches()[0] for a, b in itertools.pairwise(edges)]
 
 
 # Moments merge per-part means and M2 (Chan et al.) in float64: another grouping rounds
