@@ -433,7 +433,21 @@ def encode_param(value: Any) -> Any:
         return [encode_param(v) for v in value]
     if isinstance(value, float) and value != value:  # NaN has no JSON form
         return {"__float__": "nan"}
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    # Any other object inside a parameter (a user's StatsGenerator in StatsOptions): its class
+    # and settings, never its address in memory; its code is in external_fingerprints.
+    cls = type(value)
+    return {"__object__": f"{cls.__module__}.{cls.__qualname__}", "state": encode_param(getattr(value, "__dict__", {}))}
+
+
+def _code_fingerprint(cls: type) -> str:
+    """A hash of the source file defining ``cls``: editing a user's generator re-runs its step."""
+    try:
+        with open(inspect.getsourcefile(cls), "rb") as handle:  # type: ignore[arg-type]
+            return hashlib.sha256(handle.read()).hexdigest()
+    except (TypeError, OSError):  # built in, or defined where no file is (an interactive session)
+        return hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}".encode()).hexdigest()
 
 
 def external_fingerprints(params: Mapping[str, Any]) -> dict[str, str]:
@@ -455,6 +469,11 @@ def external_fingerprints(params: Mapping[str, Any]) -> dict[str, str]:
         elif isinstance(value, list | tuple):
             for index, item in enumerate(value):
                 visit(f"{where}[{index}]", item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                visit(f"{where}.{f.name}", getattr(value, f.name))
+        elif not _is_proto_class(type(value)) and not isinstance(value, str | int | float | bool | type(None)):
+            found[where] = _code_fingerprint(type(value))
 
     for name, value in params.items():
         visit(name, value)

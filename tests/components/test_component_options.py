@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from model_fixtures import PenguinData, PenguinModel, write_examples
+from pipelines.negative_values import NegativeValues
 
 from beam_ml import Examples, Output, Pipeline, Statistics, component
 from beam_ml.components.example_gen import ExampleGen
@@ -126,17 +127,37 @@ def test_stats_options_reach_the_statistics_transform_whole(tmp_path, monkeypatc
         sample_rate=0.5, seed=7, num_top_values=3, num_rank_histogram_buckets=50, num_values_histogram_buckets=4,
         num_histogram_buckets=6, num_quantiles_histogram_buckets=5, epsilon=0.05, frequency_threshold=2,
         weighted_frequency_threshold=3.0, weight_feature="w", slice_features=("s",),
+        generators=(NegativeValues(),),
     )
     defaults = StatsOptions()
     unchanged = {f.name for f in dataclasses.fields(StatsOptions) if getattr(given, f.name) == getattr(defaults, f.name)}
     assert unchanged <= {"schema"}, unchanged
     data = UniformRows(rows=2000)
     result = run(tmp_path, data, StatisticsGen(examples=data.outputs.examples, stats_options=given))
-    assert [o for o in seen if isinstance(o, StatsOptions)] == [given]
+    [reached] = [o for o in seen if isinstance(o, StatsOptions)]
+    assert dataclasses.replace(reached, generators=()) == dataclasses.replace(given, generators=())
+    assert [type(g) for g in reached.generators] == [NegativeValues]
     statistics = result.outputs("StatisticsGen")["statistics"]
     assert statistics.properties["sample_rate"] == 0.5
     datasets = Statistics(statistics.uri).load("all").datasets
     assert sorted(d.name for d in datasets) == ["All Examples", "s_a", "s_b", "s_c"]
+
+
+def test_a_users_statistics_generator_runs_in_statistics_gen_and_its_runs_are_cached(tmp_path):
+    """A generator is part of the cache key by its class and settings (not its address in memory)."""
+    from pipelines.negative_values import NAME
+
+    def pipeline(*generators):
+        data = UniformRows(rows=2000)
+        stats = StatisticsGen(examples=data.outputs.examples, stats_options=StatsOptions(generators=generators))
+        return data, stats
+
+    first = run(tmp_path, *pipeline(NegativeValues()))
+    [dataset] = Statistics(first.outputs("StatisticsGen")["statistics"].uri).load("all").datasets
+    fractions = {f.path.step[0]: s.num for f in dataset.features for s in f.custom_stats if s.name == NAME}
+    assert fractions == {"x": 0.0, "w": 0.0}  # uniform in [0, 1) and [0.5, 1.5)
+    assert run(tmp_path, *pipeline(NegativeValues())).ran() == []
+    assert run(tmp_path, *pipeline()).ran() == ["StatisticsGen"]
 
 
 # ----------------------------------------------------------------------------- Evaluator
