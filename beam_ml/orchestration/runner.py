@@ -255,7 +255,8 @@ class LocalDagRunner:
                     fs.makedirs(artifact.uri)
                 fs.makedirs(tmp_dir)
                 _call(node, inputs, outputs, context)
-            finals = {name: fs.join(pipeline.root, node.id, name, str(execution.id)) for name in outputs}
+            # Named by the artifact id: the number the run summary, show, lineage and the UI print.
+            finals = {name: fs.join(pipeline.root, node.id, name, str(artifact.id)) for name, artifact in outputs.items()}
             remote = not fs.is_local(pipeline.root)
             if remote:  # no rename: copy, and say where first, so a crash's partial copy is found and deleted
                 store.mark_publishing({outputs[name].id: final for name, final in finals.items()})
@@ -274,8 +275,8 @@ class LocalDagRunner:
             for artifact in outputs.values():
                 fs.remove_tree(artifact.uri)
             if not fs.is_local(pipeline.root):
-                for name in outputs:
-                    fs.remove_tree(fs.join(pipeline.root, node.id, name, str(execution.id)))
+                for name, artifact in outputs.items():
+                    fs.remove_tree(fs.join(pipeline.root, node.id, name, str(artifact.id)))
             fs.remove_tree(tmp_dir)
             trace = redaction.scrub("".join(traceback.format_exception(error)).strip())
             cancelled = isinstance(error, KeyboardInterrupt)

@@ -65,6 +65,21 @@ def test_three_components_then_cache_then_one_parameter_change(root):
     assert read_total(changed) == "[2025]"
 
 
+def test_an_output_directory_is_named_by_its_artifact_id(root):
+    run_numbers()
+    result = run_numbers(POWER=3)  # Produce from cache: execution and artifact ids part ways
+    assert result.ran() == ["Square", "Total"]
+    for node_id in result.ran():
+        node = result.nodes[node_id]
+        assert node.execution.id not in {a.id for a in node.outputs.values()}
+        for name, artifact in node.outputs.items():
+            assert artifact.uri == str(root / node_id / name / str(artifact.id))
+            assert Path(artifact.uri).is_dir()
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        named = {p.name for p in (root / "Total" / "total").iterdir()}
+        assert named == {str(a.id) for a in store.artifacts_in_state("LIVE") if a.type_name == "Numbers" and "Total" in a.uri}
+
+
 def test_deleted_output_is_not_served_from_cache(root):
     first = run_numbers()
     import shutil
