@@ -85,10 +85,11 @@ class NodeResult:
 @dataclass
 class RunResult:
     pipeline: str
-    run_id: int
+    run_id: int  # the store's key for the run
     state: str  # COMPLETE or FAILED
     nodes: dict[str, NodeResult]
     elapsed: float
+    run_number: int  # counts the pipeline's runs from 1: what the CLI and the views show
 
     @property
     def failed(self) -> NodeResult | None:
@@ -201,13 +202,13 @@ class LocalDagRunner:
                 store.end_run(run.id, state)
             except KeyboardInterrupt as interrupt:
                 _end_run_if_possible(store, run.id, CANCELLED)
-                raise RunCancelled(run.id, current, cancel_reason(interrupt)) from interrupt
+                raise RunCancelled(run.id, current, cancel_reason(interrupt), run.number) from interrupt
             except Exception as error:
                 _end_run_if_possible(store, run.id, FAILED)
-                raise RunAborted(run.id, current, error) from error
+                raise RunAborted(run.id, current, error, run.number) from error
             finally:
                 self.progress.stop()
-        return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started)
+        return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started, run.number)
 
     def _run_node(
         self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
