@@ -40,14 +40,15 @@ class InteractiveRun:
 
     def __init__(self, context: InteractiveContext, node_id: str, result: Any) -> None:
         self.context = context
-        self.run_id = result.run_id
+        self.run_id = result.run_id  # the store's key (run_view takes it)
+        self.run_number = result.run_number  # what people read: "run 3"
         self.node = result.nodes[node_id]
         self.state = self.node.state
         self.outputs: dict[str, ArtifactRecord] = dict(self.node.outputs)
 
     def __repr__(self) -> str:
         outs = ", ".join(f"{name}: {a.type_name} {a.id}" for name, a in self.outputs.items())
-        return f"{self.node.node_id} {self.state} in run {self.run_id} ({outs})"
+        return f"{self.node.node_id} {self.state} in run {self.run_number} ({outs})"
 
     def _repr_html_(self) -> str:
         from beam_ml.views.execution import execution_view
@@ -90,7 +91,7 @@ class InteractiveContext:
                 self._outputs[node_id] = dict(node.outputs)
         run = InteractiveRun(self, component.id, result)
         if result.failed is not None:
-            raise RuntimeError(f"{result.failed.node_id} failed in run {result.run_id}: {result.failed.error}")
+            raise RuntimeError(f"{result.failed.node_id} failed in run {result.run_number}: {result.failed.error}")
         return run
 
     def _closure(self, component: Node) -> list[Node]:

@@ -4,13 +4,19 @@
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
-    beam-ml show     (ARTIFACT_ID | --run RUN_ID) (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
+    beam-ml show     (ARTIFACT_ID | --run N [--pipeline NAME]) (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
     beam-ml lineage  ARTIFACT_ID (--pipeline-root DIR | --metadata-url URL) [--direction up|down|both] [--format text|dot]
-    beam-ml report   RUN_ID --out report.html (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
+    beam-ml report   N [--pipeline NAME] --out report.html (--pipeline-root DIR | --metadata-url URL) [-- BEAM ARGS]
     beam-ml ui       (--pipeline-root DIR | --metadata-url URL) [--host 127.0.0.1] [--port 8080] [-- BEAM ARGS]
     beam-ml status   JOB_ID --project P --region R [--endpoint HOST:PORT]
-    beam-ml status   --run RUN_ID (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
+    beam-ml status   --run N [--pipeline NAME] (--pipeline-root DIR | --metadata-url URL) [--endpoint HOST:PORT]
     beam-ml cancel   JOB_ID --project P --region R [--endpoint HOST:PORT]
+
+Runs are numbered from 1 per pipeline ("run 3 of penguin"); a command that
+takes a run (``show --run N``, ``report N``, ``status --run N``) takes that
+number, with ``--pipeline NAME`` when the store holds several pipelines (it
+says so, and names them, when the flag is missing). Artifact and execution
+ids are store-wide.
 
 A run that fails, for whatever reason, ends with ``FAILED: <component>:
 <first line>`` on stderr and a non-zero exit status (1; 130 for Ctrl-C, 143
@@ -58,7 +64,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from beam_ml.dsl import Pipeline
-    from beam_ml.metadata.store import MetadataStore
+    from beam_ml.metadata.store import MetadataStore, RunRecord
     from beam_ml.orchestration.runner import LocalDagRunner
 
 ENV_METADATA_URL = "BEAM_ML_METADATA_URL"
@@ -90,6 +96,9 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beam-ml", description="Run and inspect beam-ml pipelines.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def pipeline_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--pipeline", help="whose run N (runs are numbered per pipeline); needed when the store holds several")
 
     def store_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--pipeline-root", help="the pipeline root; its store is <root>/metadata.sqlite")
@@ -124,7 +133,9 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="show one artifact, or a run's executions and artifacts (--run)")
     show.add_argument("artifact_id", type=int, nargs="?")
-    show.add_argument("--run", type=int, help="list this run's executions and the artifacts they read and wrote, with ids")
+    show.add_argument("--run", type=int, metavar="N",
+                      help="list run N's executions and the artifacts they read and wrote, with ids")
+    pipeline_flag(show)
     store_flags(show)
     show.set_defaults(handler=_cmd_show)
 
@@ -141,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
         description="The run's graph and timeline, each execution, and the views of every artifact it "
         "produced (statistics, schema, anomalies, evaluation, ...), in one HTML file that needs no network.",
     )
-    report.add_argument("run_id", type=int)
+    report.add_argument("run_number", type=int, metavar="N", help="the run's number in its pipeline (`beam-ml runs`)")
+    pipeline_flag(report)
     report.add_argument("--out", required=True, help="the HTML file to write")
     store_flags(report)
     report.set_defaults(handler=_cmd_report)
@@ -163,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
         "or of every Dataflow job recorded for a run (--run RUN_ID and its store).",
     )
     status.add_argument("job_id", nargs="?")
-    status.add_argument("--run", type=int, help="list the Dataflow jobs recorded for this run's executions")
+    status.add_argument("--run", type=int, metavar="N", help="list the Dataflow jobs recorded for run N's executions")
+    pipeline_flag(status)
     dataflow_flags(status, required=False)
     store_flags(status)
     status.set_defaults(handler=_cmd_status)
@@ -252,7 +265,7 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
     except StoreUnreachable as error:
         return _failed(None, str(error))
     except RunCancelled as cancelled:
-        print(f"run {cancelled.run_id} of {pipeline.name}: CANCELLED", flush=True)
+        print(f"run {cancelled.run_number} of {pipeline.name}: CANCELLED", flush=True)
         _failed(cancelled.component, cancelled.reason)
         return EXIT_SIGTERM if isinstance(cancelled.__cause__, Terminated) else EXIT_SIGINT
     except KeyboardInterrupt as interrupt:  # before the run was recorded
@@ -260,7 +273,7 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
         return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
     except RunAborted as aborted:
         saved = _save_traceback(pipeline.root, aborted)
-        print(f"run {aborted.run_id} of {pipeline.name}: FAILED; traceback in {saved}", file=sys.stderr)
+        print(f"run {aborted.run_number} of {pipeline.name}: FAILED; traceback in {saved}", file=sys.stderr)
         return _failed(aborted.component, str(aborted))
     except Exception as error:  # the store could not even be opened
         saved = _save_traceback(pipeline.root, error)
@@ -269,13 +282,14 @@ def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str 
     cached = sum(1 for n in result.nodes.values() if n.state == "CACHED")
     ran = len(result.ran())
     print(
-        f"run {result.run_id} of {pipeline.name}: {result.state} in {result.elapsed:.1f}s "
+        f"run {result.run_number} of {pipeline.name}: {result.state} in {result.elapsed:.1f}s "
         f"({ran} ran, {cached} from cache); root {pipeline.root}"
     )
     _print_summaries(result)
     if result.state == "COMPLETE":
         print(f"  see them: beam-ml show ARTIFACT_ID {store_flag}; "
-              f"beam-ml report {result.run_id} --out report.html {store_flag}; beam-ml ui {store_flag}")
+              f"beam-ml report {result.run_number} --pipeline {pipeline.name} --out report.html {store_flag}; "
+              f"beam-ml ui {store_flag}")
     failed = result.failed
     if failed is not None:
         if failed.execution is not None:
@@ -350,6 +364,14 @@ def _open_store(args: argparse.Namespace, beam_args: Sequence[str] = ()) -> Meta
     return MetadataStore(url)
 
 
+def _find_run(store: MetadataStore, number: int, pipeline: str | None) -> RunRecord:
+    """Run ``number`` of ``--pipeline`` (or of the store's only pipeline), or a CliError saying what to type."""
+    try:
+        return store.find_run(number, pipeline)
+    except KeyError as error:
+        raise CliError(str(error.args[0])) from error
+
+
 def _console():
     """A console for tables: the terminal's width, or a wide page when piped (no truncated names)."""
     from rich.console import Console
@@ -376,7 +398,7 @@ def _cmd_runs(args: argparse.Namespace, _: list[str]) -> int:
             executions = store.executions_of_run(run.id)
             failed = [e.component_id for e in executions if e.state in ("FAILED", "CANCELLED")]
             table.add_row(
-                str(run.id),
+                str(run.number),
                 run.pipeline,
                 run.state,
                 _when(run.created_at),
@@ -396,7 +418,7 @@ def _cmd_logs(args: argparse.Namespace, _: list[str]) -> int:
         except KeyError as error:
             raise CliError(str(error.args[0])) from error
         run = store.get_run(execution.run_id)
-    print(f"execution {execution.id}: {execution.component_id} in run {run.id} of {run.pipeline}: {execution.state}")
+    print(f"execution {execution.id}: {execution.component_id} in {run.label}: {execution.state}")
     print(f"started {_when(execution.started_at)}, took {_took(execution.duration) or '-'}, "
           f"on {execution.host} (pid {execution.pid})")
     if "cached_from" in execution.properties:
@@ -438,7 +460,7 @@ def _cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.display import render_artifact
 
     if (args.artifact_id is None) == (args.run is None):
-        raise CliError("say what to show: ARTIFACT_ID, or --run RUN_ID (`beam-ml runs` lists the runs)")
+        raise CliError("say what to show: ARTIFACT_ID, or --run N (`beam-ml runs` lists the runs)")
     if args.run is not None:
         return _show_run(args, beam_args)
     console = _console()
@@ -448,13 +470,14 @@ def _cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
         except KeyError as error:
             raise CliError(str(error.args[0])) from error
         producer = store.producer_of(artifact.id)
+        produced_in = None if producer is None else store.get_run(producer.run_id)
     summary = Table(box=None, show_header=False)
     summary.add_row("artifact", f"{artifact.id} ({artifact.type_name})")
     summary.add_row("state", artifact.state)
     summary.add_row("uri", artifact.uri)
     summary.add_row("fingerprint", artifact.fingerprint or "")
     if producer is not None:
-        summary.add_row("produced by", f"{producer.component_id} (execution {producer.id}, run {producer.run_id})")
+        summary.add_row("produced by", f"{producer.component_id} (execution {producer.id}, {produced_in.label})")
     for key, value in sorted(artifact.properties.items()):
         summary.add_row(f"  {key}", str(value))
     console.print(summary)
@@ -468,13 +491,10 @@ def _show_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from rich.table import Table
 
     with _open_store(args, beam_args) as store:
-        try:
-            run = store.get_run(args.run)
-        except KeyError as error:
-            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
+        run = _find_run(store, args.run, args.pipeline)
         rows = [(e, store.inputs_of(e.id), store.outputs_of(e.id)) for e in store.executions_of_run(run.id)]
     console = _console()
-    console.print(f"run {run.id} of {run.pipeline}: {run.state}, started {_when(run.created_at)}, took {_took(run.duration) or '-'}")
+    console.print(f"{run.label}: {run.state}, started {_when(run.created_at)}, took {_took(run.duration) or '-'}")
     table = Table(box=None)
     for column in ("execution", "component", "state", "took", "read", "wrote"):
         table.add_column(column)
@@ -514,8 +534,8 @@ def _cmd_lineage(args: argparse.Namespace, beam_args: list[str]) -> int:
             reads = ", ".join(ref(n, a) for n, a in graph.reads(e.id)) or "-"
             writes = ", ".join(ref(n, a) for n, a in graph.writes(e.id)) or "-"
             cached = " cached" if e.state == "CACHED" else ""
-            console.print(f"  {arrow} {e.component_id} [dim](execution {e.id}, run {e.run_id}{cached})[/]: "
-                          f"reads {reads}; writes {writes}")
+            console.print(f"  {arrow} {e.component_id} [dim](execution {e.id}, {graph.runs[e.run_id]}{cached})[/]: "
+                          f"reads {reads}; writes {writes}", soft_wrap=True)  # one line per step, for grep
 
     up = sorted(graph.upstream_executions)
     steps(f"made from (upstream of artifact {args.artifact_id}):", "←", up)
@@ -524,7 +544,7 @@ def _cmd_lineage(args: argparse.Namespace, beam_args: list[str]) -> int:
     console.print("artifacts:")
     for artifact in sorted(graph.artifacts.values(), key=lambda a: a.id):
         mark = " [bold](this one)[/]" if artifact.id == args.artifact_id else ""
-        console.print(f"  [bold]{artifact.type_name} {artifact.id}[/]{mark} [dim]{artifact.state} {artifact.uri}[/]")
+        console.print(f"  [bold]{artifact.type_name} {artifact.id}[/]{mark} [dim]{artifact.state} {artifact.uri}[/]", soft_wrap=True)
     return 0
 
 
@@ -533,11 +553,8 @@ def _cmd_report(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     started = time.perf_counter()
     with _open_store(args, beam_args) as store:
-        try:
-            store.get_run(args.run_id)
-        except KeyError as error:
-            raise CliError(f"{error.args[0]}; `beam-ml runs` lists the runs of this store") from error
-        html = run_report(store, args.run_id)
+        run = _find_run(store, args.run_number, args.pipeline)
+        html = run_report(store, run.id)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(html)
     size = os.path.getsize(args.out)
@@ -573,7 +590,7 @@ def _cmd_status(args: argparse.Namespace, _: list[str]) -> int:
     from beam_ml.runners.dataflow_jobs import DataflowJobError, JobRef
 
     if (args.job_id is None) == (args.run is None):
-        raise CliError("say which job: JOB_ID --project P --region R, or --run RUN_ID with its store")
+        raise CliError("say which job: JOB_ID --project P --region R, or --run N with its store")
     if args.run is not None:
         return _status_of_run(args)
     if not args.project or not args.region:
@@ -602,13 +619,10 @@ def _status_of_run(args: argparse.Namespace) -> int:
     from beam_ml.runners.dataflow_jobs import DataflowJobError, jobs_of
 
     with _open_store(args) as store:
-        try:
-            store.get_run(args.run)
-        except KeyError as error:
-            raise CliError(str(error.args[0])) from error
-        recorded = jobs_of(store.executions_of_run(args.run))
+        run = _find_run(store, args.run, args.pipeline)
+        recorded = jobs_of(store.executions_of_run(run.id))
     if not recorded:
-        print(f"run {args.run} recorded no Dataflow jobs")
+        print(f"{run.label} recorded no Dataflow jobs")
         return 0
     table = Table(box=None)
     for column in ("component", "execution", "job", "project", "region", "state", "state since"):

@@ -4,7 +4,9 @@ Pipelines → runs → executions (parameters, duration, cache key, error and lo
 → artifacts (the views of ``beam_ml.views``) → lineage; and any two
 Statistics or ModelEvaluations side by side. It only reads: nothing in the
 store or under the pipeline root changes. It binds 127.0.0.1 unless told
-otherwise, and every page inlines what it needs (no network).
+otherwise, and every page inlines what it needs (no network). Pages name a
+run as people do, "run 3 of penguin" (numbered per pipeline); its URL keeps
+the store-wide id (``/runs/ID``), which stays unique across pipelines.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def create_app(store: MetadataStore) -> Starlette:
     def run(request: Request) -> HTMLResponse:
         record = found(store.get_run, request.path_params["run_id"])
         return respond(
-            f"run {record.id} of {record.pipeline}", [run_view(store, record.id, LINKS)],
-            [("pipelines", "/"), (record.pipeline, f"/pipelines/{record.pipeline}"), (f"run {record.id}", f"/runs/{record.id}")],
+            record.label, [run_view(store, record.id, LINKS)],
+            [("pipelines", "/"), (record.pipeline, f"/pipelines/{record.pipeline}"), (f"run {record.number}", f"/runs/{record.id}")],
         )
 
     def execution(request: Request) -> HTMLResponse:
@@ -90,7 +92,7 @@ def create_app(store: MetadataStore) -> Starlette:
         r = store.get_run(record.run_id)
         return respond(
             f"{record.component_id}: execution {record.id}", [execution_view(store, record.id, LINKS)],
-            [("pipelines", "/"), (r.pipeline, f"/pipelines/{r.pipeline}"), (f"run {r.id}", f"/runs/{r.id}"),
+            [("pipelines", "/"), (r.pipeline, f"/pipelines/{r.pipeline}"), (f"run {r.number}", f"/runs/{r.id}"),
              (f"execution {record.id}", f"/executions/{record.id}")],
         )
 
@@ -99,7 +101,7 @@ def create_app(store: MetadataStore) -> Starlette:
         producer = store.producer_of(artifact_id)
         if producer is not None:
             r = store.get_run(producer.run_id)
-            crumbs += [(r.pipeline, f"/pipelines/{r.pipeline}"), (f"run {r.id}", f"/runs/{r.id}"),
+            crumbs += [(r.pipeline, f"/pipelines/{r.pipeline}"), (f"run {r.number}", f"/runs/{r.id}"),
                        (f"execution {producer.id}", f"/executions/{producer.id}")]
         return [*crumbs, (f"artifact {artifact_id}", f"/artifacts/{artifact_id}")]
 
@@ -108,7 +110,10 @@ def create_app(store: MetadataStore) -> Starlette:
         others = []
         if record.type_name in COMPARABLE:
             others = [a for a in store.artifacts_in_state("LIVE") if a.type_name == record.type_name and a.id != record.id]
-        about = render("ui_artifact.html", a=record, producer=store.producer_of(record.id), links=LINKS, others=others[-20:])
+        producer = store.producer_of(record.id)
+        produced_in = None if producer is None else store.get_run(producer.run_id)
+        about = render("ui_artifact.html", a=record, producer=producer, produced_in=produced_in, links=LINKS,
+                       others=others[-20:])
         return respond(
             f"{record.type_name} {record.id}", [View("artifact", about), artifact_view(record, store)],
             _artifact_crumbs(record.id),

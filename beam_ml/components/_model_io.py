@@ -1,5 +1,6 @@
 """What the model components share, without Beam: a serving signature's kind,
-finding the latest blessed model in the metadata store, and small JSON and marker files.
+finding the latest blessed model in the metadata store, a label's class names,
+and small JSON and marker files.
 
 Feeding rows to a model inside a Beam pipeline is ``_serving.py``'s job. This
 module imports neither Beam nor TensorFlow, so component modules can import it
@@ -19,7 +20,12 @@ from beam_ml import fs
 from beam_ml.artifacts import Model
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from beam_ml.transforms.inference import ServingModel
+
+#: Columns BulkInferrer adds beside the raw output when the label has a vocabulary.
+PREDICTED_CLASS, PREDICTED_SCORE = "predicted_class", "predicted_score"
 
 
 def examples_input(model: ServingModel, columns: Collection[str] = ()) -> str | None:
@@ -39,6 +45,72 @@ def examples_input(model: ServingModel, columns: Collection[str] = ()) -> str | 
 
 
 # --------------------------------------------------------------------------- the store
+
+
+def label_vocabulary(model: Model, given: list[str] | None = None, store: Any = None) -> list[str] | None:
+    """A classifier's class names: position in the list = class id = column of its probability output.
+
+    ``given`` (a component's ``label_vocabulary`` parameter) first, then the
+    Model's ``label_vocabulary`` property (a run_fn may set it), then, with a
+    ``store``, the one the newest LIVE ModelEvaluation of this model recorded
+    (the Evaluator that judged it was given it); None when none says.
+    """
+    if given is not None:
+        return list(given)
+    if model.properties.get("label_vocabulary") is not None:
+        return list(model.properties["label_vocabulary"])
+    if store is None or model.id is None:
+        return None
+    evaluation = store.latest_artifact("ModelEvaluation", where={"model_id": model.id})
+    found = None if evaluation is None else evaluation.properties.get("label_vocabulary")
+    return None if found is None else list(found)
+
+
+def with_predicted_class(
+    batch: pa.RecordBatch, vocabulary: list[str], output_kind: str | None, column: str = "prediction"
+) -> pa.RecordBatch:
+    """``batch`` with ``predicted_class`` (the class name) and ``predicted_score`` (its probability) appended.
+
+    ``column`` holds k class scores per row (k = len(vocabulary)), or one score of
+    the second class for a binary model of two classes; logits (``output_kind``)
+    go through softmax / sigmoid first. A row whose output is null gets nulls.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = batch.column(column)
+    k = len(vocabulary)
+    if pa.types.is_fixed_size_list(raw.type) or pa.types.is_list(raw.type) or pa.types.is_large_list(raw.type):
+        lengths = pc.list_value_length(raw).to_numpy(zero_copy_only=False)
+        valid = raw.is_valid().to_numpy(zero_copy_only=False)
+        width = {int(n) for n, ok in zip(lengths, valid, strict=True) if ok}
+        if width - {k}:
+            raise ValueError(
+                f"column {column!r} holds {sorted(width)} scores per row but label_vocabulary names {k} classes: {vocabulary}"
+            )
+        scores = np.full((len(raw), k), np.nan)
+        if valid.any():
+            scores[valid] = np.asarray(pc.list_flatten(raw.filter(pa.array(valid))), dtype=float).reshape(-1, k)
+    elif k == 2 and (pa.types.is_floating(raw.type) or pa.types.is_integer(raw.type)):
+        valid = raw.is_valid().to_numpy(zero_copy_only=False)
+        positive = np.asarray(raw.cast(pa.float64()).fill_null(np.nan), dtype=float)
+        if output_kind == "logits":
+            positive = 1.0 / (1.0 + np.exp(-positive))
+        scores, output_kind = np.stack([1.0 - positive, positive], axis=1), "probabilities"
+    else:
+        raise ValueError(f"column {column!r} ({raw.type}) is not one score per class of {vocabulary}")
+    if output_kind == "logits" and valid.any():
+        kept = scores[valid]
+        shifted = np.exp(kept - kept.max(axis=1, keepdims=True))
+        scores[valid] = shifted / shifted.sum(axis=1, keepdims=True)
+    best = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
+    names = pa.array([vocabulary[i] if ok else None for i, ok in zip(best, valid, strict=True)], pa.string())
+    top = pa.array(np.where(valid, scores[np.arange(len(best)), best], np.nan), pa.float64(), mask=~valid)
+    return pa.RecordBatch.from_arrays(
+        [*batch.columns, names, top], [*batch.schema.names, PREDICTED_CLASS, PREDICTED_SCORE]
+    )
+
 
 
 def latest_blessed_model(store: Any, pipeline: str) -> Model | None:

@@ -60,6 +60,7 @@ from beam_ml.components._model_io import (
     touch,
     write_json,
 )
+from beam_ml.components._model_io import label_vocabulary as find_label_vocabulary
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
 from beam_ml.transforms.options import MetricsConfig
@@ -179,7 +180,7 @@ def Evaluator(
         baseline = latest_blessed_model(ctx.store, ctx.pipeline_name)
         if baseline is not None and (baseline.id == model.id or baseline.uri == model.uri):
             baseline = None  # the candidate was blessed before: no baseline to compare with but itself
-    vocabulary = label_vocabulary if label_vocabulary is not None else model.properties.get("label_vocabulary")
+    vocabulary = find_label_vocabulary(model, label_vocabulary)
     config = _metrics_config(metrics_config, task, label, weight_column, decision_threshold, slice_features)
     models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}
     configs = {role: _with_output_kind(config, output_kind, artifact) for role, artifact in models.items()}

@@ -94,6 +94,8 @@ class LineageGraph:
     outputs: set[tuple[int, int, str]] = field(default_factory=set)
     #: The executions the root was made from (the rest were made from it).
     upstream_executions: set[int] = field(default_factory=set)
+    #: The runs of the graph's executions: store id -> "run N of PIPELINE", as people name them.
+    runs: dict[int, str] = field(default_factory=dict)
 
     def reads(self, execution_id: int) -> list[tuple[str, ArtifactRecord]]:
         return sorted(((n, self.artifacts[a]) for a, e, n in self.inputs if e == execution_id), key=lambda p: p[1].id)
@@ -113,7 +115,7 @@ class LineageGraph:
             label = f"{a.type_name} {a.id}\n{a.state}"
             lines.append(f"  a{a.id} [shape=box{style}, label={quote(label)}];")
         for e in sorted(self.executions.values(), key=lambda e: e.id):
-            label = f"{e.component_id}\nexecution {e.id}, run {e.run_id}\n{e.state}"
+            label = f"{e.component_id}\nexecution {e.id}, {self.runs[e.run_id]}\n{e.state}"
             lines.append(f"  e{e.id} [shape=ellipse, label={quote(label)}];")
         for artifact_id, execution_id, name in sorted(self.inputs):
             lines.append(f"  a{artifact_id} -> e{execution_id} [label={quote(name)}];")
@@ -159,6 +161,7 @@ def lineage_graph(store: MetadataStore, artifact_id: int, direction: str = "both
         for name, artifact in store.inputs_of(execution_id).items():
             if artifact.id in graph.artifacts:
                 graph.inputs.add((artifact.id, execution_id, name))
+    graph.runs = {run_id: store.get_run(run_id).label for run_id in {e.run_id for e in graph.executions.values()}}
     return graph
 
 

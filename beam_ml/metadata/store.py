@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -88,6 +88,9 @@ class ExecutionRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """A run. ``id`` is the store-wide key executions refer to; ``number`` counts the runs of
+    ``pipeline`` from 1, and is what the command line and the views show and take."""
+
     id: int
     pipeline: str
     name: str
@@ -95,6 +98,12 @@ class RunRecord:
     created_at: float
     ended_at: float | None
     properties: dict[str, Any]
+    number: int
+
+    @property
+    def label(self) -> str:
+        """How people name it: "run 3 of penguin"."""
+        return f"run {self.number} of {self.pipeline}"
 
     @property
     def duration(self) -> float | None:
@@ -164,9 +173,17 @@ class MetadataStore:
         name = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{self._pid}-{int(now * 1e6) % 1000000:06d}"
         props = {"host": self._host, "pid": self._pid, "proc_start": _process_start(self._pid), **(properties or {})}
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent runs
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"run-number:{pipeline_id}")})
+            number = conn.execute(
+                select(func.coalesce(func.max(t.contexts.c.number), 0) + 1).where(
+                    t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id
+                )
+            ).scalar_one()
             run_id = conn.execute(
                 insert(t.contexts).values(
-                    kind="run", name=name, parent_id=pipeline_id, state=RUNNING, created_at=now, properties=props
+                    kind="run", name=name, parent_id=pipeline_id, state=RUNNING, created_at=now, properties=props,
+                    number=number,
                 )
             ).inserted_primary_key[0]
         return self.get_run(run_id)
@@ -221,6 +238,38 @@ class MetadataStore:
             raise KeyError(f"no run with id {run_id}")
         return runs[0]
 
+    def pipelines(self) -> list[str]:
+        """The names of the pipelines that have runs in this store, in the order they first ran."""
+        query = select(t.contexts.c.name).where(t.contexts.c.kind == "pipeline").order_by(t.contexts.c.id)
+        with self.engine.begin() as conn:
+            return list(conn.execute(query).scalars())
+
+    def find_run(self, number: int, pipeline: str | None = None) -> RunRecord:
+        """Run ``number`` of ``pipeline``; the pipeline may be left out when the store holds only one.
+
+        Raises ``KeyError`` with the next step to take: which pipelines there are, or which numbers.
+        """
+        names = self.pipelines()
+        if pipeline is None:
+            if len(names) > 1:
+                raise KeyError(f"this store holds several pipelines ({', '.join(names)}): say which with --pipeline NAME")
+            if not names:
+                raise KeyError("this store holds no runs yet")
+            pipeline = names[0]
+        elif pipeline not in names:
+            raise KeyError(f"no pipeline {pipeline!r} in this store; it has {', '.join(names) or 'none'}")
+        runs, parent = t.contexts.alias("runs"), t.contexts.alias("pipelines")
+        query = (
+            select(runs.c.id)
+            .join(parent, runs.c.parent_id == parent.c.id)
+            .where(runs.c.kind == "run", runs.c.number == number, parent.c.name == pipeline)
+        )
+        with self.engine.begin() as conn:
+            run_id = conn.execute(query).scalar()
+        if run_id is None:
+            raise KeyError(f"pipeline {pipeline} has no run {number}; `beam-ml runs` lists its runs")
+        return self.get_run(run_id)
+
     def list_runs(self, pipeline: str | None = None, *, run_id: int | None = None, limit: int | None = None) -> list[RunRecord]:
         runs, parent = t.contexts.alias("runs"), t.contexts.alias("pipelines")
         query = (
@@ -237,7 +286,9 @@ class MetadataStore:
             query = query.limit(limit)
         with self.engine.begin() as conn:
             return [
-                RunRecord(r.id, r.pipeline, r.name, self._run_state(r), r.created_at, r.ended_at, r.properties or {})
+                RunRecord(
+                    r.id, r.pipeline, r.name, self._run_state(r), r.created_at, r.ended_at, r.properties or {}, r.number
+                )
                 for r in conn.execute(query)
             ]
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 #: Bump with every change to the tables below, and add a step to ``MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -33,7 +33,8 @@ schema_info = Table(
     Column("version", Integer, nullable=False),
 )
 
-# A pipeline (kind "pipeline") or one run of it (kind "run", parent = the pipeline).
+# A pipeline (kind "pipeline") or one run of it (kind "run", parent = the pipeline). A run's
+# ``number`` counts the runs of its pipeline from 1: what people say and type ("run 3 of penguin").
 contexts = Table(
     "contexts",
     metadata,
@@ -45,7 +46,9 @@ contexts = Table(
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
     Column("properties", JSON, nullable=False, default=dict),
+    Column("number", Integer, nullable=True),  # runs only
     UniqueConstraint("kind", "name", "parent_id", name="uq_context_name"),
+    Index("uq_run_number", "parent_id", "number", unique=True),
 )
 
 artifacts = Table(
@@ -96,4 +99,13 @@ events = Table(
 )
 
 #: version -> SQL statements that bring a store from ``version - 1`` to ``version``.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # Runs numbered per pipeline; existing runs in the order they were begun. Plain SQL both
+    # SQLite and PostgreSQL take.
+    2: [
+        "ALTER TABLE contexts ADD COLUMN number INTEGER",
+        "UPDATE contexts SET number = (SELECT COUNT(*) FROM contexts AS earlier WHERE earlier.kind = 'run' "
+        "AND earlier.parent_id = contexts.parent_id AND earlier.id <= contexts.id) WHERE kind = 'run'",
+        "CREATE UNIQUE INDEX uq_run_number ON contexts (parent_id, number)",
+    ],
+}

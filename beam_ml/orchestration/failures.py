@@ -28,9 +28,10 @@ class Terminated(KeyboardInterrupt):
 class RunCancelled(KeyboardInterrupt):
     """The run was stopped by a signal; the runner recorded it CANCELLED before raising this."""
 
-    def __init__(self, run_id: int, component: str | None, reason: str) -> None:
+    def __init__(self, run_id: int, component: str | None, reason: str, run_number: int | None = None) -> None:
         super().__init__(reason)
         self.run_id = run_id
+        self.run_number = run_number  # within its pipeline: what people see and type
         self.component = component
         self.reason = reason
 
@@ -38,9 +39,10 @@ class RunCancelled(KeyboardInterrupt):
 class RunAborted(RuntimeError):
     """An error outside the component's own code (the store, the disk, beam-ml) stopped the run."""
 
-    def __init__(self, run_id: int, component: str | None, error: BaseException) -> None:
+    def __init__(self, run_id: int, component: str | None, error: BaseException, run_number: int | None = None) -> None:
         super().__init__(error_summary(error))
         self.run_id = run_id
+        self.run_number = run_number  # within its pipeline: what people see and type
         self.component = component
 
 

@@ -85,10 +85,11 @@ class NodeResult:
 @dataclass
 class RunResult:
     pipeline: str
-    run_id: int
+    run_id: int  # the store's key for the run
     state: str  # COMPLETE or FAILED
     nodes: dict[str, NodeResult]
     elapsed: float
+    run_number: int  # counts the pipeline's runs from 1: what the CLI and the views show
 
     @property
     def failed(self) -> NodeResult | None:
@@ -201,13 +202,13 @@ class LocalDagRunner:
                 store.end_run(run.id, state)
             except KeyboardInterrupt as interrupt:
                 _end_run_if_possible(store, run.id, CANCELLED)
-                raise RunCancelled(run.id, current, cancel_reason(interrupt)) from interrupt
+                raise RunCancelled(run.id, current, cancel_reason(interrupt), run.number) from interrupt
             except Exception as error:
                 _end_run_if_possible(store, run.id, FAILED)
-                raise RunAborted(run.id, current, error) from error
+                raise RunAborted(run.id, current, error, run.number) from error
             finally:
                 self.progress.stop()
-        return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started)
+        return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started, run.number)
 
     def _run_node(
         self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
@@ -255,7 +256,8 @@ class LocalDagRunner:
                     fs.makedirs(artifact.uri)
                 fs.makedirs(tmp_dir)
                 _call(node, inputs, outputs, context)
-            finals = {name: fs.join(pipeline.root, node.id, name, str(execution.id)) for name in outputs}
+            # Named by the artifact id: the number the run summary, show, lineage and the UI print.
+            finals = {name: fs.join(pipeline.root, node.id, name, str(artifact.id)) for name, artifact in outputs.items()}
             remote = not fs.is_local(pipeline.root)
             if remote:  # no rename: copy, and say where first, so a crash's partial copy is found and deleted
                 store.mark_publishing({outputs[name].id: final for name, final in finals.items()})
@@ -274,8 +276,8 @@ class LocalDagRunner:
             for artifact in outputs.values():
                 fs.remove_tree(artifact.uri)
             if not fs.is_local(pipeline.root):
-                for name in outputs:
-                    fs.remove_tree(fs.join(pipeline.root, node.id, name, str(execution.id)))
+                for name, artifact in outputs.items():
+                    fs.remove_tree(fs.join(pipeline.root, node.id, name, str(artifact.id)))
             fs.remove_tree(tmp_dir)
             trace = redaction.scrub("".join(traceback.format_exception(error)).strip())
             cancelled = isinstance(error, KeyboardInterrupt)

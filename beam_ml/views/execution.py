@@ -26,7 +26,7 @@ def read_log(execution: ExecutionRecord) -> str | None:
 def execution_view(store: MetadataStore, execution_id: int, links: Links | None = None, *, with_log: bool = True) -> View:
     execution = store.get_execution(execution_id)
     html = render(
-        "execution.html", e=execution, links=links or Links(),
+        "execution.html", e=execution, run=store.get_run(execution.run_id), links=links or Links(),
         inputs=store.inputs_of(execution.id), outputs=store.outputs_of(execution.id),
         log=read_log(execution) if with_log else None,
     )

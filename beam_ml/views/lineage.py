@@ -18,7 +18,7 @@ def lineage_view(store: MetadataStore, artifact_id: int, links: Links | None = N
              symbol="square", link=links.artifact(a.id))
         for a in sorted(graph.artifacts.values(), key=lambda a: a.id)
     ] + [
-        Node(f"e{e.id}", e.component_id, f"{e.component_id}: execution {e.id} of run {e.run_id}, {e.state}",
+        Node(f"e{e.id}", e.component_id, f"{e.component_id}: execution {e.id} of {graph.runs[e.run_id]}, {e.state}",
              STATE_COLORS.get(e.state, "#bdbdbd"), link=links.execution(e.id))
         for e in sorted(graph.executions.values(), key=lambda e: e.id)
     ]

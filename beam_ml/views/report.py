@@ -28,4 +28,4 @@ def run_report(store: MetadataStore, run_id: int) -> str:
             shown.add(artifact.id)
             view = artifact_view(artifact, store)
             views.append(View(view.title, view.html, anchor=f"artifact-{artifact.id}"))
-    return page(f"beam-ml report: run {run.id} of {run.pipeline}", views)
+    return page(f"beam-ml report: {run.label}", views)

@@ -84,4 +84,4 @@ def run_view(store: MetadataStore, run_id: int, links: Links | None = None) -> V
         graph=chart(graph, height=120 + 60 * tallest),
         timeline=chart(timeline, height=80 + 22 * max(len(rows), 1)),
     )
-    return View(f"run {run.id} of {run.pipeline}", html)
+    return View(run.label, html)

@@ -229,7 +229,8 @@ def test_bulk_inferrer_predicts_every_row_with_the_latest_blessed_model(runs):
     for split in ("train", "eval"):
         inputs = pq.read_table(Path(examples.uri) / f"Split-{split}")
         outputs = pq.read_table(Path(inference.uri) / f"Split-{split}")
-        assert outputs.column_names == [*inputs.column_names, "prediction"]
+        # The Model names its classes (label_vocabulary): each row's class name and score beside the raw output.
+        assert outputs.column_names == [*inputs.column_names, "prediction", "predicted_class", "predicted_score"]
         assert outputs.num_rows == inputs.num_rows
         key = ["culmen_length_mm", "body_mass_g"]
         assert outputs.select(inputs.column_names).sort_by([(k, "ascending") for k in key]).equals(
@@ -237,6 +238,9 @@ def test_bulk_inferrer_predicts_every_row_with_the_latest_blessed_model(runs):
         )
         probabilities = np.asarray(outputs.column("prediction").combine_chunks().flatten()).reshape(-1, 3)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+        assert outputs.column("predicted_class").to_pylist() == [SPECIES[i] for i in probabilities.argmax(axis=1)]
+        np.testing.assert_allclose(outputs.column("predicted_score").to_numpy(), probabilities.max(axis=1), rtol=1e-6)
+    assert props["label_vocabulary"] == SPECIES
 
 
 def test_models_fed_serialized_examples_predict_like_raw_feature_models(tmp_path):
@@ -292,3 +296,25 @@ def test_show_renders_evaluation_and_verdicts(runs):
     text = console.export_text()
     assert "island=Dream" in text and "accuracy" in text
     assert "NOT BLESSED" in text and "INFRA NOT BLESSED" in text and "not pushed" in text
+
+
+def test_class_names_from_logits_and_from_one_binary_score():
+    """Logits go through softmax (sigmoid for one score) before the score is read; a null output stays null."""
+    from beam_ml.components._model_io import with_predicted_class
+
+    logits = np.array([[2.0, 0.5, -1.0], [-3.0, 0.0, 4.0]])
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([list(logits[0]), list(logits[1]), None], pa.list_(pa.float32()))], ["prediction"]
+    )
+    named = with_predicted_class(batch, SPECIES, "logits")
+    assert named.column("predicted_class").to_pylist() == ["Adelie", "Gentoo", None]
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(named.column("predicted_score").to_pylist()[:2], softmax.max(axis=1), rtol=1e-6)
+    assert named.column("predicted_score")[2].as_py() is None
+
+    binary = pa.RecordBatch.from_arrays([pa.array([0.2, 0.9], pa.float32())], ["prediction"])
+    named = with_predicted_class(binary, ["no", "yes"], "probabilities")
+    assert named.column("predicted_class").to_pylist() == ["no", "yes"]
+    np.testing.assert_allclose(named.column("predicted_score").to_pylist(), [0.8, 0.9], rtol=1e-6)
+    with pytest.raises(ValueError, match="holds \\[3\\] scores per row but label_vocabulary names 2 classes"):
+        with_predicted_class(batch, ["no", "yes"], None)

@@ -35,7 +35,8 @@ def test_a_newer_schema_is_refused_and_left_unchanged(store_url):
         run = store.begin_run("p")
         with store.engine.begin() as conn:
             conn.execute(update(tables.schema_info).values(version=tables.SCHEMA_VERSION + 1))
-    with pytest.raises(MetadataSchemaError, match=r"schema version 2, but this beam-ml understands versions up to 1"):
+    newer, ours = tables.SCHEMA_VERSION + 1, tables.SCHEMA_VERSION
+    with pytest.raises(MetadataSchemaError, match=rf"schema version {newer}, but this beam-ml understands versions up to {ours}"):
         MetadataStore(store_url)
     probe = MetadataStore.__new__(MetadataStore)
     from beam_ml.metadata.store import _make_engine
@@ -44,6 +45,33 @@ def test_a_newer_schema_is_refused_and_left_unchanged(store_url):
     assert probe.schema_version() == tables.SCHEMA_VERSION + 1
     assert probe.get_run(run.id).pipeline == "p"
     probe.close()
+
+
+def test_runs_are_numbered_from_1_per_pipeline(store_url):
+    with MetadataStore(store_url) as store:
+        first_a, first_b, second_a = store.begin_run("a"), store.begin_run("b"), store.begin_run("a")
+        assert (first_a.number, first_b.number, second_a.number) == (1, 1, 2)
+        assert second_a.label == "run 2 of a" and second_a.id != 2  # the store-wide id is another number
+        assert store.find_run(2, "a").id == second_a.id
+        assert store.find_run(1, "b").id == first_b.id
+        with pytest.raises(KeyError, match="several pipelines \\(a, b\\): say which with --pipeline NAME"):
+            store.find_run(1)
+        with pytest.raises(KeyError, match="pipeline b has no run 2"):
+            store.find_run(2, "b")
+        assert [r.number for r in store.list_runs("a")] == [2, 1]
+
+
+def test_a_version_1_store_gets_its_runs_numbered_per_pipeline(store_url):
+    with MetadataStore(store_url) as store:
+        ids = [store.begin_run(name).id for name in ("a", "a", "b", "a")]
+        with store.engine.begin() as conn:  # back to the version 1 tables: no run numbers
+            conn.exec_driver_sql("DROP INDEX uq_run_number")
+            conn.exec_driver_sql("ALTER TABLE contexts DROP COLUMN number")
+            conn.execute(update(tables.schema_info).values(version=1))
+    with MetadataStore(store_url) as store:
+        assert store.schema_version() == tables.SCHEMA_VERSION
+        assert [store.get_run(i).label for i in ids] == ["run 1 of a", "run 2 of a", "run 1 of b", "run 3 of a"]
+        assert store.begin_run("b").number == 2 and store.begin_run("a").number == 4
 
 
 def test_execution_lifecycle_pending_to_live(store_url):

@@ -140,6 +140,10 @@ def test_data_stages_on_s3_equal_a_local_root_rerun_from_cache_and_show_lineage(
     on_s3 = outputs_by_component(remote_store)
     on_disk = outputs_by_component(f"sqlite:///{tmp_path}/local/metadata.sqlite")
     assert all(uri.startswith(f"{s3_bucket}/penguin/") for out in on_s3.values() for uri in out.values())
+    with MetadataStore(remote_store) as store:
+        published = store.artifacts_in_state(LIVE)
+    assert published and all(a.uri == f"{s3_bucket}/penguin/{a.uri.split('/')[-3]}/{a.uri.split('/')[-2]}/{a.id}" for a in published), \
+        [a.uri for a in published]  # each output's prefix is named by its artifact id
     for component, output in (("StatisticsGen", "statistics"), ("SchemaGen", "schema"), ("ExampleValidator", "anomalies")):
         remote_files = files_under(on_s3[component][output])
         assert remote_files, f"{component}.{output} is empty on S3"

@@ -65,6 +65,21 @@ def test_three_components_then_cache_then_one_parameter_change(root):
     assert read_total(changed) == "[2025]"
 
 
+def test_an_output_directory_is_named_by_its_artifact_id(root):
+    run_numbers()
+    result = run_numbers(POWER=3)  # Produce from cache: execution and artifact ids part ways
+    assert result.ran() == ["Square", "Total"]
+    for node_id in result.ran():
+        node = result.nodes[node_id]
+        assert node.execution.id not in {a.id for a in node.outputs.values()}
+        for name, artifact in node.outputs.items():
+            assert artifact.uri == str(root / node_id / name / str(artifact.id))
+            assert Path(artifact.uri).is_dir()
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        named = {p.name for p in (root / "Total" / "total").iterdir()}
+        assert named == {str(a.id) for a in store.artifacts_in_state("LIVE") if a.type_name == "Numbers" and "Total" in a.uri}
+
+
 def test_deleted_output_is_not_served_from_cache(root):
     first = run_numbers()
     import shutil
@@ -180,6 +195,38 @@ def test_runs_and_show_commands(root, capsys):
     assert "no artifact with id 999" in capsys.readouterr().err
     assert main(["runs"]) == 2
     assert "say which store to read" in capsys.readouterr().err
+
+
+def test_runs_are_numbered_from_1_per_pipeline_in_the_summary_runs_show_and_report(root, capsys, tmp_path):
+    flags = ["--pipeline-root", str(root)]
+    assert main(["run", PIPELINE_FILE, *flags]) == 0
+    assert capsys.readouterr().out.startswith("run 1 of numbers: COMPLETE")
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:  # another pipeline's run between them
+        other = store.begin_run("other")
+        store.end_run(other.id, "COMPLETE")
+    assert main(["run", PIPELINE_FILE, *flags]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("run 2 of numbers: COMPLETE") and "beam-ml report 2 --pipeline numbers" in summary
+
+    assert main(["runs", *flags]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["2", "numbers", "COMPLETE"], ["1", "other", "COMPLETE"], ["1", "numbers", "COMPLETE"]]
+
+    assert main(["show", "--run", "2", *flags]) == 2  # two pipelines: which one's run 2?
+    assert "several pipelines (numbers, other): say which with --pipeline NAME" in capsys.readouterr().err
+    assert main(["show", "--run", "2", "--pipeline", "numbers", *flags]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("run 2 of numbers: COMPLETE") and "CACHED" in listing
+    assert main(["show", "--run", "3", "--pipeline", "numbers", *flags]) == 2
+    assert "pipeline numbers has no run 3; `beam-ml runs` lists its runs" in capsys.readouterr().err
+
+    out = tmp_path / "report.html"
+    assert main(["report", "1", "--pipeline", "numbers", "--out", str(out), *flags]) == 0
+    assert "run 1 of numbers" in out.read_text()
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        total = next(e for e in store.executions_of_run(store.find_run(1, "numbers").id) if e.component_id == "Total")
+    assert main(["logs", str(total.id), *flags]) == 0
+    assert f"execution {total.id}: Total in run 1 of numbers: COMPLETE" in capsys.readouterr().out
 
 
 def test_user_module_contents_are_part_of_the_cache_key(tmp_path):

@@ -163,7 +163,7 @@ def test_dataflow_job_ids_are_recorded_with_the_execution_and_listed_by_status_r
     service, endpoint = fake_dataflow
     service.add(submitted[0], "jobs-twobeamjobs-1", "JOB_STATE_DONE")
     service.add(submitted[1], "jobs-twobeamjobs-1", "JOB_STATE_RUNNING")
-    assert cli("status", "--run", str(result.run_id), "--pipeline-root", str(root), "--endpoint", endpoint) == 0
+    assert cli("status", "--run", str(result.run_number), "--pipeline-root", str(root), "--endpoint", endpoint) == 0
     out = capsys.readouterr().out
     assert "TwoBeamJobs" in out and "JOB_STATE_DONE" in out and "JOB_STATE_RUNNING" in out
     assert all(job_id in out for job_id in submitted)

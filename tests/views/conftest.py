@@ -26,7 +26,9 @@ def penguin_example():
 class RecordedRun:
     root: Path
     url: str
-    run_id: int
+    run_id: int  # the store's key
+    run_number: int  # within its pipeline: what the CLI takes and the pages show
+    pipeline: str
 
     def store(self) -> MetadataStore:
         return MetadataStore(self.url)
@@ -38,7 +40,7 @@ def penguin_run(tmp_path_factory) -> RecordedRun:
     root = tmp_path_factory.mktemp("views") / "penguin"
     result = LocalDagRunner().run(penguin_example().create_pipeline(str(root), tune=False))
     assert result.state == "COMPLETE", result.failed and result.failed.error
-    return RecordedRun(root, sqlite_url_for_root(str(root)), result.run_id)
+    return RecordedRun(root, sqlite_url_for_root(str(root)), result.run_id, result.run_number, result.pipeline)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,7 @@ def penguin_data_run_postgres(tmp_path_factory, postgres) -> RecordedRun:
     url = postgres.create_database("views_ui")
     result = LocalDagRunner(metadata_url=url).run(penguin_example().create_data_pipeline(str(root)))
     assert result.state == "COMPLETE", result.failed and result.failed.error
-    return RecordedRun(root, url, result.run_id)
+    return RecordedRun(root, url, result.run_id, result.run_number, result.pipeline)
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ class Watched:
 def test_report_of_the_penguin_run_in_chromium(browser, penguin_run, tmp_path):
     out = tmp_path / "report.html"
     started = time.perf_counter()
-    assert main(["report", str(penguin_run.run_id), "--out", str(out), "--pipeline-root", str(penguin_run.root)]) == 0
+    assert main(["report", str(penguin_run.run_number), "--pipeline", penguin_run.pipeline, "--out", str(out), "--pipeline-root", str(penguin_run.root)]) == 0
     took = time.perf_counter() - started
     print(f"\npenguin report: {took:.2f}s, {out.stat().st_size / 1e6:.2f} MB")
 

@@ -40,7 +40,7 @@ def external(urls: list[str]) -> list[str]:
 
 def test_report_of_the_penguin_run_is_one_offline_file_with_every_view(penguin_run, tmp_path, capsys):
     out = tmp_path / "report.html"
-    assert main(["report", str(penguin_run.run_id), "--out", str(out), "--pipeline-root", str(penguin_run.root)]) == 0
+    assert main(["report", str(penguin_run.run_number), "--pipeline", penguin_run.pipeline, "--out", str(out), "--pipeline-root", str(penguin_run.root)]) == 0
     assert "wrote" in capsys.readouterr().out
     html = out.read_text()
 
@@ -76,9 +76,9 @@ def test_report_of_the_penguin_run_is_one_offline_file_with_every_view(penguin_r
 
 
 def test_report_of_an_unknown_run_says_how_to_find_runs(penguin_run, tmp_path, capsys):
-    code = main(["report", "999", "--out", str(tmp_path / "r.html"), "--pipeline-root", str(penguin_run.root)])
+    code = main(["report", "999", "--pipeline", penguin_run.pipeline, "--out", str(tmp_path / "r.html"), "--pipeline-root", str(penguin_run.root)])
     assert code == 2
-    assert "no run with id 999" in capsys.readouterr().err
+    assert "has no run 999; `beam-ml runs` lists its runs" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
 
 

@@ -37,12 +37,13 @@ def test_run_summary_and_show_run_print_each_outputs_artifact_id(tmp_path, capsy
                     for e in store.executions_of_run(run.id) for name, a in store.outputs_of(e.id).items()}
     assert printed == recorded
     assert "ExampleGen.examples: rows: train" in out  # the summary stays in front of the id
-    assert f"beam-ml report {run.id} --out report.html --pipeline-root {root}" in out
+    assert f"run 1 of {run.pipeline}: COMPLETE" in out
+    assert f"beam-ml report 1 --pipeline {run.pipeline} --out report.html --pipeline-root {root}" in out
 
-    assert main(["show", "--run", str(run.id), "--pipeline-root", str(root)]) == 0
+    assert main(["show", "--run", "1", "--pipeline-root", str(root)]) == 0
     listing = capsys.readouterr().out
     for key, (type_name, artifact_id) in recorded.items():
         component, name = key.split(".")
         assert re.search(rf"^ \d+\s+{component}\s+COMPLETE .*\b{artifact_id} {name} \({type_name}\)", listing, re.MULTILINE), key
     assert main(["show", "--pipeline-root", str(root)]) == 2
-    assert "ARTIFACT_ID, or --run RUN_ID" in capsys.readouterr().err
+    assert "ARTIFACT_ID, or --run N" in capsys.readouterr().err

@@ -23,8 +23,11 @@ def walk(store, run_id: int) -> dict[str, str]:
         runs = client.get(pipeline)
         assert runs.status_code == 200
         assert f'href="/runs/{run_id}"' in runs.text
+        number = store.get_run(run_id).number
+        assert f'<a class="run-link" href="/runs/{run_id}">run {number}</a>' in runs.text  # numbered per pipeline
         run = client.get(f"/runs/{run_id}")
         assert run.status_code == 200
+        assert f"run {number} of {store.get_run(run_id).pipeline}" in run.text
         pages["run"] = run.text
         for execution in links(run.text, r"/executions/\d+"):
             page = client.get(execution)
