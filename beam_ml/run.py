@@ -1,6 +1,7 @@
 """The command line: ``python -m beam_ml.run`` (also installed as ``beam-ml``).
 
     beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
+    beam-ml run-node PIPELINE_FILE NODE_ID --run-id RUN [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
@@ -41,6 +42,11 @@ the store URL's password are never printed or recorded
 (``beam_ml.redaction``); better still, pass credentials through the standard
 chains (AWS environment or profile, Google application-default credentials).
 
+``run-node`` runs one component of the run an orchestrator (Airflow,
+Kubeflow) names ``--run-id``: all tasks given the same id make one run in
+``runs``, ``show`` and lineage; each reads what its upstream components
+published in that run (``beam_ml.orchestration.node_task``).
+
 A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
 ``create_pipeline()`` returning one.
 
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, beam_args = argv[:split], argv[split + 1 :]
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "run":
+    if unknown and args.command not in ("run", "run-node"):
         from beam_ml.redaction import redact_args
 
         parser.error(f"unrecognized arguments: {' '.join(redact_args(unknown))}")
@@ -110,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true",
                      help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run.set_defaults(handler=_cmd_run)
+
+    run_node = commands.add_parser(
+        "run-node", help="run one component of one orchestrator run",
+        description="Run one component in the run named --run-id (an orchestrator's run id), reading the "
+        "outputs its upstream components published in that run; unknown flags and everything after -- go to Beam.",
+    )
+    run_node.add_argument("pipeline_file")
+    run_node.add_argument("node_id")
+    run_node.add_argument("--run-id", required=True, help="the orchestrator's run id; the same for every task of one run")
+    store_flags(run_node)
+    run_node.add_argument("-v", "--verbose", action="store_true",
+                          help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
+    run_node.set_defaults(handler=_cmd_run_node)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
     store_flags(runs)
@@ -246,6 +265,63 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress)
     with sigterm_as_interrupt():
         return _run_pipeline(runner, pipeline, metadata_url)
+
+
+def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from beam_ml.dsl import PipelineDefinitionError
+    from beam_ml.fs import StoreUnreachable
+    from beam_ml.orchestration.failures import (
+        EXIT_SIGINT,
+        EXIT_SIGTERM,
+        RunAborted,
+        RunCancelled,
+        Terminated,
+        sigterm_as_interrupt,
+    )
+    from beam_ml.orchestration.logs import configure_console
+    from beam_ml.orchestration.node_task import UnknownComponent, UpstreamNotFinished, run_node
+    from beam_ml.orchestration.runner import StoreNotNamed
+
+    configure_console(verbose=args.verbose)
+    try:
+        pipeline = load_pipeline(args.pipeline_file)
+    except PipelineDefinitionError as error:
+        raise CliError(str(error)) from error
+    except CliError:
+        raise
+    except Exception as error:
+        traceback.print_exc()
+        return _failed(args.pipeline_file, error)
+    if args.pipeline_root:
+        pipeline = pipeline.with_root(args.pipeline_root)
+    metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
+    try:
+        with sigterm_as_interrupt():
+            run, result = run_node(
+                pipeline, args.node_id, args.run_id, beam_args=beam_args, metadata_url=metadata_url, verbose=args.verbose
+            )
+    except (StoreNotNamed, UnknownComponent) as error:
+        raise CliError(str(error)) from error
+    except (StoreUnreachable, UpstreamNotFinished) as error:
+        return _failed(args.node_id, str(error))
+    except RunCancelled as cancelled:
+        _failed(cancelled.component, cancelled.reason)
+        return EXIT_SIGTERM if isinstance(cancelled.__cause__, Terminated) else EXIT_SIGINT
+    except KeyboardInterrupt as interrupt:
+        _failed(args.node_id, "cancelled")
+        return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
+    except RunAborted as aborted:
+        saved = _save_traceback(pipeline.root, aborted)
+        print(f"traceback in {saved}", file=sys.stderr)
+        return _failed(aborted.component, str(aborted))
+    print(f"{args.node_id} in {run.label} ({args.run_id}): {result.state} in {result.elapsed:.1f}s; run {run.state}")
+    for name, artifact in result.outputs.items():
+        print(f"  {args.node_id}.{name}: [{artifact.type_name} {artifact.id}]")
+    if result.state == "FAILED":
+        if result.execution is not None:
+            print(f"  traceback and log: beam-ml logs {result.execution.id}", file=sys.stderr)
+        return _failed(args.node_id, result.error)
+    return 0
 
 
 def _run_pipeline(runner: LocalDagRunner, pipeline: Pipeline, metadata_url: str | None) -> int:

@@ -188,6 +188,40 @@ class MetadataStore:
             ).inserted_primary_key[0]
         return self.get_run(run_id)
 
+    def join_run(self, pipeline: str, key: str, properties: Mapping[str, Any] | None = None) -> RunRecord:
+        """The run an orchestrator names ``key`` (its own run id): created by the first task, found by the others.
+
+        Every task of one Airflow or Kubeflow run is a separate process; the key
+        groups their executions into one run. The key is the run's name (unique
+        per pipeline), looked up and inserted in one transaction under the same
+        lock that numbers runs, so tasks starting together create it once. No
+        process owns such a run: it records no host or pid, and is never taken
+        for ABANDONED when the task that created it exits.
+        """
+        pipeline_id = self._pipeline_context(pipeline)
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent tasks
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"run-number:{pipeline_id}")})
+            found = conn.execute(
+                select(t.contexts.c.id).where(
+                    t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id, t.contexts.c.name == key
+                )
+            ).scalar()
+            if found is None:
+                number = conn.execute(
+                    select(func.coalesce(func.max(t.contexts.c.number), 0) + 1).where(
+                        t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id
+                    )
+                ).scalar_one()
+                found = conn.execute(
+                    insert(t.contexts).values(
+                        kind="run", name=key, parent_id=pipeline_id, state=RUNNING, created_at=now,
+                        properties={"run_key": key, **(properties or {})}, number=number,
+                    )
+                ).inserted_primary_key[0]
+        return self.get_run(found)
+
     def end_run(self, run_id: int, state: str) -> list[str]:
         """Record how a run ended; returns the staging URIs of executions it leaves unfinished, to delete.
 

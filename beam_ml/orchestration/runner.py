@@ -186,14 +186,7 @@ class LocalDagRunner:
                     current = node_id
                     node = pipeline.node(node_id)
                     self.progress.node_started(node_id)
-                    result = results[node_id] = self._run_node(store, pipeline, run.id, node, results)
-                    if result.state != FAILED:
-                        problems = [p for check in self.checks for p in check(result, results, pipeline)]
-                        if problems:
-                            result.error = "; ".join(problems)
-                            if result.state == COMPLETE and result.execution is not None:
-                                store.fail_execution(result.execution.id, result.error, published=True)
-                            result.state = FAILED
+                    result = results[node_id] = self.run_node(store, pipeline, run.id, node, results)
                     self.progress.node_finished(node_id, result.state, result.elapsed, result.error)
                     if result.state == FAILED:
                         state = FAILED
@@ -209,6 +202,25 @@ class LocalDagRunner:
             finally:
                 self.progress.stop()
         return RunResult(pipeline.name, run.id, state, results, time.monotonic() - started, run.number)
+
+    def run_node(
+        self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
+    ) -> NodeResult:
+        """Run one component in run ``run_id`` of an open store, then the run's checks.
+
+        The one implementation of "run a node": the loop of ``run`` and a single
+        orchestrator task (``orchestration.node_task``) both call it; ``results``
+        holds at least the upstream nodes' results in this run (their outputs are the inputs).
+        """
+        result = self._run_node(store, pipeline, run_id, node, results)
+        if result.state != FAILED:
+            problems = [p for check in self.checks for p in check(result, results, pipeline)]
+            if problems:
+                result.error = "; ".join(problems)
+                if result.state == COMPLETE and result.execution is not None:
+                    store.fail_execution(result.execution.id, result.error, published=True)
+                result.state = FAILED
+        return result
 
     def _run_node(
         self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
