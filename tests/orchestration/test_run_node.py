@@ -106,3 +106,26 @@ def test_tasks_joining_one_run_key_at_once_create_one_run(store_url):
         store.recover_abandoned()
         assert store.get_run(run.id).state == "RUNNING"
         assert store.join_run("p", "another").number == 2
+
+
+def test_tasks_on_an_object_store_root_and_a_postgresql_store_make_one_complete_run(s3_bucket, s3_server, postgres):
+    """What tasks on separate machines share: an S3 root (SeaweedFS) and a PostgreSQL store."""
+    url = postgres.create_database("run_node_s3")
+    root = f"{s3_bucket}/penguin"
+    order = list(load_pipeline(PENGUIN_DATA).order)
+    for node_id in order:
+        done = cli(
+            "run-node", PENGUIN_DATA, node_id, "--run-id", "kfp-run-7", "--pipeline-root", root,
+            "--metadata-url", url, "--", *s3_server.beam_flags(),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    with MetadataStore(url) as store:
+        (run,) = store.list_runs()
+        assert (run.name, run.state) == ("kfp-run-7", COMPLETE)
+        executions = store.executions_of_run(run.id)
+        assert [(e.component_id, e.state) for e in executions] == [(node_id, COMPLETE) for node_id in order]
+        for execution in executions:
+            for artifact in store.outputs_of(execution.id).values():
+                assert artifact.state == "LIVE" and artifact.uri.startswith(f"{root}/{execution.component_id}/")
+        examples = store.outputs_of(executions[0].id)["examples"]
+        assert sum(examples.properties["split_rows"].values()) == 344  # palmerpenguins: every penguin
