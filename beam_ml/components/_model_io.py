@@ -1,5 +1,5 @@
 """What the model components share, without Beam: a serving signature's kind,
-finding the latest blessed model in the metadata store, and small JSON and marker files.
+and small JSON and marker files.
 
 Feeding rows to a model inside a Beam pipeline is ``_serving.py``'s job. This
 module imports neither Beam nor TensorFlow, so component modules can import it
@@ -16,7 +16,6 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
-from beam_ml.artifacts import Model
 
 if TYPE_CHECKING:
     from beam_ml.transforms.inference import ServingModel
@@ -36,27 +35,6 @@ def examples_input(model: ServingModel, columns: Collection[str] = ()) -> str | 
     if spec.dtype != "string" or spec.width is not None or spec.name in columns:
         return None
     return spec.name
-
-
-# --------------------------------------------------------------------------- the store
-
-
-def latest_blessed_model(store: Any, pipeline: str) -> Model | None:
-    """The Model that the newest LIVE blessed ModelBlessing of ``pipeline`` names, if it is still LIVE.
-
-    A ModelBlessing records ``model_id`` and ``model_uri`` in its properties
-    (the Evaluator writes them) so the model can be found from the blessing.
-    """
-    blessing = store.latest_artifact("ModelBlessing", pipeline=pipeline, where={"blessed": True})
-    if blessing is None or blessing.properties.get("model_id") is None:
-        return None
-    try:
-        record = store.get_artifact(int(blessing.properties["model_id"]))
-    except KeyError:
-        return None
-    if record.state != "LIVE" or not fs.exists(record.uri):
-        return None
-    return Model(record.uri, record.properties, id=record.id, fingerprint=record.fingerprint, state=record.state)
 
 
 def json_safe(value: Any) -> Any:
