@@ -62,3 +62,22 @@ def test_a_pattern_without_spans_fails_naming_it(tmp_path):
         select_spans(pattern)
     with pytest.raises(ValueError, match="not both"):
         list_spans(str(tmp_path / "{SPAN}-{YYYY}-{MM}-{DD}.csv"))
+
+
+def test_spans_on_s3_are_listed_through_beam_filesystems(s3_server, s3_bucket):
+    from beam_ml import fs
+    from beam_ml.dsl import FilePattern
+
+    fs.configure(s3_server.beam_flags())
+    client = s3_server.client()
+    bucket = s3_bucket[len("s3://"):]
+    for span, version in [(1, 1), (2, 1), (2, 3)]:
+        client.put_object(Bucket=bucket, Key=f"in/span-{span}/v{version}/data.csv", Body=b"a,b\n1,2\n")
+    pattern = f"{s3_bucket}/in/span-{{SPAN}}/v{{VERSION}}/*.csv"
+    latest = select_spans(pattern)
+    assert (latest.span, latest.version, latest.paths) == (2, 3, [f"{s3_bucket}/in/span-2/v3/data.csv"])
+    assert [s.span for s in select_spans(pattern, rolling=2).spans] == [1, 2]
+    before = FilePattern(pattern).fingerprint()
+    client.put_object(Bucket=bucket, Key="in/span-3/v1/data.csv", Body=b"a,b\n1,2\n")
+    assert select_spans(pattern).span == 3
+    assert FilePattern(pattern).fingerprint() != before  # a new span changes the cache key
