@@ -85,3 +85,18 @@ def test_a_pattern_matching_no_span_fails_naming_it(tmp_path):
     result = LocalDagRunner().run(_pipeline(tmp_path / "root", data))
     assert result.state == "FAILED" and result.failed.node_id == "ExampleGen"
     assert str(data / "span-{SPAN}" / "*.csv") in result.failed.error
+
+
+def test_per_split_span_patterns_read_the_same_spans(tmp_path):
+    data = tmp_path / "data"
+    for span in (1, 2):
+        for split, rows in (("train", 20 * span), ("eval", 5 * span)):
+            directory = data / f"span-{span}"
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / f"{split}.csv").write_text("x\n" + "".join(f"{i}\n" for i in range(rows)))
+    gen = ExampleGen(input_path={split: str(data / "span-{SPAN}" / f"{split}.csv") for split in ("train", "eval")},
+                     rolling=2)
+    result = _run(Pipeline("spans", str(tmp_path / "root"), [gen]))
+    props = result.outputs("ExampleGen")["examples"].properties
+    assert props["spans"] == [1, 2] and props["split_rows"] == {"train": 60, "eval": 15}
+    assert props["input_pattern"]["eval"] == str(data / "span-{SPAN}" / "eval.csv")
