@@ -45,3 +45,12 @@ class ExecutionContext:
     def _job_name(self) -> str:
         name = f"{self.pipeline_name}-{self.component_id}-{self.execution_id}"
         return name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class ResolverContext:
+    """What a resolver (``beam_ml.resolvers``) may read: the store, and which pipeline and run asks."""
+
+    pipeline_name: str
+    run_id: int
+    store: MetadataStore

@@ -41,7 +41,7 @@ def summarize(artifact: ArtifactRecord) -> str | None:
     if "split_rows" in props:
         rows = ", ".join(f"{split} {n}" for split, n in props["split_rows"].items())
         rejected = f", {props['rows_rejected']} rejected" if props.get("rows_rejected") else ""
-        return f"rows: {rows}{rejected}"
+        return f"{_span_words(props)}rows: {rows}{rejected}"
     if kind == "Anomalies":
         found = {split: n for split, n in props.get("anomalies", {}).items() if n}
         return "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
@@ -57,6 +57,20 @@ def summarize(artifact: ArtifactRecord) -> str | None:
             return f"pushed version {props.get('version')} to {props.get('destination')}"
         return f"NOT pushed: {props.get('reason')}"
     return None
+
+
+def _span_words(props: dict) -> str:
+    """``span 3: `` (``spans 2-3 (v1): ``) for Examples read from span patterns, else nothing."""
+    if props.get("span") is None:
+        return ""
+    spans = props.get("spans") or [props["span"]]
+    if len(spans) == 1:
+        words = f"span {spans[0]}"
+    elif spans == list(range(spans[0], spans[-1] + 1)):
+        words = f"spans {spans[0]}-{spans[-1]}"
+    else:
+        words = "spans " + ", ".join(map(str, spans))
+    return words + (f" (v{props['version']})" if props.get("version") is not None else "") + ": "
 
 
 def render_artifact(artifact: ArtifactRecord) -> list[Any]:

@@ -137,11 +137,15 @@ class FilePattern(str):
         return super().__new__(cls, pattern)
 
     def fingerprint(self) -> str:
-        """A hash of (path, size, mtime) of every matching file; empty matches hash too."""
-        from beam_ml import fs
+        """A hash of (path, size, mtime) of every matching file; empty matches hash too.
+
+        A span pattern (``{SPAN}``, ``{VERSION}``, dates: ``beam_ml.spans``) hashes every
+        span and version it matches, so a new span re-runs the component that reads it.
+        """
+        from beam_ml import fs, spans
 
         digest = hashlib.sha256()
-        for path, size, mtime in fs.match(self):
+        for path, size, mtime in fs.match(spans.wildcard(self)):
             digest.update(f"{path}\0{size}\0{mtime}\0".encode())
         return digest.hexdigest()
 
@@ -188,6 +192,9 @@ class ComponentSpec:
     params: Mapping[str, ParamSpec]
     context_arg: str | None
     code_version: str
+    #: A resolver (``beam_ml.resolvers``) runs no code of its own on data: it picks existing
+    #: artifacts from the metadata store, and its consumers record them as their inputs.
+    resolver: bool = False
 
     @property
     def type_id(self) -> str:
@@ -223,8 +230,30 @@ def component(fn: Callable[..., Any] | None = None, *, version: str = "") -> Any
     return wrap(fn) if fn is not None else wrap
 
 
+def resolver(
+    fn: Callable[..., Any] | None = None, *, outputs: Mapping[str, type[Artifact]], version: str = ""
+) -> Any:
+    """Declare a function that picks artifacts from the metadata store as a node of the graph.
+
+    The function takes a ``ResolverContext`` (the store, the pipeline's name), its
+    ``Input[...]`` arguments (artifacts of this run, e.g. the candidate model) and
+    parameters, and returns ``{output name: ArtifactRecord or None}`` for the
+    ``outputs`` declared here; None is an empty resolution (no blessed model yet).
+    Its consumers record what it picked as their inputs: lineage shows it and it is
+    part of their cache key, where a look-up inside a component would be hidden.
+    """
+
+    def wrap(function: Callable[..., Any]) -> Component:
+        spec = _read_spec(function, version)
+        if spec.outputs:
+            raise TypeError(f"resolver {spec.name}: declare outputs in @resolver(outputs=...), not as arguments")
+        return Component(dataclasses.replace(spec, outputs=dict(outputs), resolver=True))
+
+    return wrap(fn) if fn is not None else wrap
+
+
 def _read_spec(fn: Callable[..., Any], version: str) -> ComponentSpec:
-    from beam_ml.context import ExecutionContext
+    from beam_ml.context import ExecutionContext, ResolverContext
 
     where = f"component {fn.__name__}"
     hints = typing.get_type_hints(fn)
@@ -247,7 +276,7 @@ def _read_spec(fn: Callable[..., Any], version: str) -> ComponentSpec:
             if optional:
                 raise TypeError(f"{where}: output {name!r} cannot be optional")
             outputs[name] = artifact_cls
-        elif hint is ExecutionContext:
+        elif hint in (ExecutionContext, ResolverContext):
             context_arg = name
         else:
             _check_supported(hint, f"{where}: parameter {name!r}")

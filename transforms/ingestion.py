@@ -31,7 +31,7 @@ import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -70,6 +70,8 @@ from beam_ml.transforms.threads import map_in_threads
 NAMESPACE = "beam_ml.ingestion"
 EXAMPLES = "examples"
 REJECTED = "rejected"
+#: One glob, or a list of globs read together (the files of several spans).
+Files = str | Sequence[str]
 _COLUMNS = "columns"
 #: Batches a Parquet writer thread may hold before process() waits for it.
 _WRITES_AHEAD = 2
@@ -511,12 +513,17 @@ class _PublishFiles(beam.DoFn):
 # ---------------------------------------------------------------------------- transforms
 
 
-def _sources(input_files: str | Mapping[str, str], tag: str) -> list[tuple[str, str]]:
+def _sources(input_files: Files | Mapping[str, Files], tag: str) -> list[tuple[str, str]]:
     """(tag, path) for every file, matched now so a missing input fails at construction."""
-    patterns = {tag: input_files} if isinstance(input_files, str) else dict(input_files)
+    patterns = dict(input_files) if isinstance(input_files, Mapping) else {tag: input_files}
     if REJECTED in patterns:
         raise ValueError(f"{REJECTED!r} names the rejected rows' output; choose another split name")
-    return [(name, path) for name, pattern in patterns.items() for path in match_files(pattern)]
+    return [
+        (name, path)
+        for name, files in patterns.items()
+        for pattern in ([files] if isinstance(files, str) else files)
+        for path in match_files(pattern)
+    ]
 
 
 class _ReadSources(beam.PTransform):
@@ -553,7 +560,7 @@ class ReadExamples(beam.PTransform[PBegin, ReadResult]):
     raises IngestionError then, naming the pattern.
     """
 
-    def __init__(self, file_pattern: str, options: ReadOptions) -> None:
+    def __init__(self, file_pattern: Files, options: ReadOptions) -> None:
         super().__init__()
         self._file_pattern = file_pattern
         self._options = options
@@ -578,22 +585,23 @@ class SplitExamples(beam.PTransform[PCollection[pa.RecordBatch], dict[str, PColl
 class IngestExamples(beam.PTransform[PBegin, IngestResult]):
     """Input files → record batches per split, and rejected rows.
 
-    input_files is a pattern, hash-split by `split` (default SplitConfig()), or a mapping
-    of split name → pattern, whose files are the splits as given (then `split` must be
-    None). All files of all splits share one schema.
+    input_files is a pattern (or a list of them: the files of several spans), hash-split
+    by `split` (default SplitConfig()), or a mapping of split name → pattern(s), whose
+    files are the splits as given (then `split` must be None). All files of all splits
+    share one schema.
     """
 
-    def __init__(self, input_files: str | Mapping[str, str], options: ReadOptions,
+    def __init__(self, input_files: Files | Mapping[str, Files], options: ReadOptions,
                  split: SplitConfig | None = None) -> None:
         super().__init__()
-        if not isinstance(input_files, str) and split is not None:
+        if isinstance(input_files, Mapping) and split is not None:
             raise ValueError("a split config applies to one input pattern; per-split patterns are the splits")
         self._input_files = input_files
         self._options = options
         self._split = split or SplitConfig()
 
     def expand(self, pbegin: PBegin) -> IngestResult:
-        if isinstance(self._input_files, str):
+        if not isinstance(self._input_files, Mapping):
             read = pbegin | "ReadExamples" >> ReadExamples(self._input_files, self._options)
             return IngestResult(read.examples | "Split" >> SplitExamples(self._split), read.rejected)
         read = pbegin | "ReadSplits" >> _ReadSources(_sources(self._input_files, EXAMPLES), self._options)

@@ -1,5 +1,5 @@
 """What the model components share, without Beam: a serving signature's kind,
-finding the latest blessed model in the metadata store, a label's class names,
+a label's class names,
 and small JSON and marker files.
 
 Feeding rows to a model inside a Beam pipeline is ``_serving.py``'s job. This
@@ -17,11 +17,11 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from beam_ml import fs
-from beam_ml.artifacts import Model
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from beam_ml.artifacts import Model
     from beam_ml.transforms.inference import ServingModel
 
 #: Columns BulkInferrer adds beside the raw output when the label has a vocabulary.
@@ -111,24 +111,6 @@ def with_predicted_class(
         [*batch.columns, names, top], [*batch.schema.names, PREDICTED_CLASS, PREDICTED_SCORE]
     )
 
-
-
-def latest_blessed_model(store: Any, pipeline: str) -> Model | None:
-    """The Model that the newest LIVE blessed ModelBlessing of ``pipeline`` names, if it is still LIVE.
-
-    A ModelBlessing records ``model_id`` and ``model_uri`` in its properties
-    (the Evaluator writes them) so the model can be found from the blessing.
-    """
-    blessing = store.latest_artifact("ModelBlessing", pipeline=pipeline, where={"blessed": True})
-    if blessing is None or blessing.properties.get("model_id") is None:
-        return None
-    try:
-        record = store.get_artifact(int(blessing.properties["model_id"]))
-    except KeyError:
-        return None
-    if record.state != "LIVE" or not fs.exists(record.uri):
-        return None
-    return Model(record.uri, record.properties, id=record.id, fingerprint=record.fingerprint, state=record.state)
 
 
 def json_safe(value: Any) -> Any:

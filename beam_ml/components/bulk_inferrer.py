@@ -2,10 +2,11 @@
 
 Beam RunInference (record batches, batched; raw feature columns or
 serialized tf.Examples, whichever the model's signature takes) over each
-split, in one pipeline. The model is the ``model`` input, or with
-``use_latest_blessed`` (the default) the Model named by the newest blessed
-ModelBlessing of this pipeline in the metadata store (a blessed model found
-there is not part of the cache key).
+split, in one pipeline. The model is the ``model`` input: a Trainer's, or
+the latest blessed one through the resolver
+``beam_ml.resolvers.LatestBlessedModel()``, which makes it a recorded input
+(lineage, cache key: a newly blessed model re-runs the BulkInferrer). When
+the resolver finds no blessed model the BulkInferrer fails, naming it.
 
 Output: ``Split-<name>/*.parquet`` with every input column plus the
 prediction columns (``prediction`` for a single-output signature, else one
@@ -28,7 +29,7 @@ from __future__ import annotations
 from beam_ml import fs
 from beam_ml.artifacts import Examples, InferenceResult, Model
 from beam_ml.components._model_io import label_vocabulary as find_label_vocabulary
-from beam_ml.components._model_io import latest_blessed_model, with_predicted_class
+from beam_ml.components._model_io import with_predicted_class
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import Input, Output, component
 
@@ -37,11 +38,10 @@ from beam_ml.dsl import Input, Output, component
 def BulkInferrer(
     examples: Input[Examples],
     inference_result: Output[InferenceResult],
+    model: Input[Model],
     ctx: ExecutionContext,
-    model: Input[Model] | None = None,
     *,
     splits: list[str] | None = None,
-    use_latest_blessed: bool = True,
     max_batch_rows: int = 8192,
     label_vocabulary: list[str] | None = None,
     prediction_output: str | None = None,
@@ -54,14 +54,6 @@ def BulkInferrer(
     from beam_ml.transforms.inference import PredictRecordBatches
     from beam_ml.transforms.ingestion import WriteExamples
 
-    if model is None:
-        if not use_latest_blessed:
-            raise ValueError("BulkInferrer needs a model input, or use_latest_blessed=True")
-        model = latest_blessed_model(ctx.store, ctx.pipeline_name)
-        if model is None:
-            raise ValueError(
-                f"no model input and no blessed model of pipeline {ctx.pipeline_name!r} in the metadata store"
-            )
     names = splits or examples.splits
     unknown = sorted(set(names) - set(examples.splits))
     if unknown:

@@ -6,13 +6,13 @@ RunInference (record batches, batched) and its metrics are Beam CombineFns
 baseline, when there is one, is evaluated on the same rows in the same
 pipeline.
 
-The baseline is the ``baseline_model`` input when it is wired; otherwise, with
-``use_latest_blessed_baseline`` (the default), the Model named by the newest
-blessed ModelBlessing of this pipeline in the metadata store (the blessing
-records ``model_id``/``model_uri``). The first model of a pipeline has no
-baseline and is judged on value thresholds alone. Note that a baseline found
-in the store is not part of the cache key: an Evaluator served from cache
-keeps the verdict it reached against the baseline of its time.
+The baseline is the ``baseline_model`` input, typically wired to a resolver,
+``beam_ml.resolvers.LatestBlessedModel(candidate=...)`` (the blessing records
+``model_id``/``model_uri``): the baseline is then a recorded input, in lineage
+and in the cache key, so a newly blessed model re-runs the Evaluators that
+compared against the old one. No baseline (nothing blessed yet, or none
+wired): the model is judged on value thresholds alone. A baseline that is the
+candidate itself is ignored.
 
 Labels: binary 0/1, multiclass class ids 0..k-1 or regression numbers, as the
 metrics expect. String labels (penguin species) are mapped to class ids by
@@ -55,7 +55,6 @@ from beam_ml import fs
 from beam_ml.artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 from beam_ml.components._model_io import (
     json_safe,
-    latest_blessed_model,
     read_json,
     touch,
     write_json,
@@ -135,7 +134,6 @@ def Evaluator(
     split: str = "eval",
     slice_features: list[str | list[str]] | None = None,
     thresholds: list[ValueThreshold | ChangeThreshold] | None = None,
-    use_latest_blessed_baseline: bool = True,
     prediction_output: str | None = None,
     label_vocabulary: list[str] | None = None,
     label_from_transform: bool = False,
@@ -176,10 +174,8 @@ def Evaluator(
         raise ValueError(f"Examples has no split {split!r}; it has {examples.splits}")
     examples.require_rows(split, "Evaluator")
     baseline = baseline_model
-    if baseline is None and use_latest_blessed_baseline:
-        baseline = latest_blessed_model(ctx.store, ctx.pipeline_name)
-        if baseline is not None and (baseline.id == model.id or baseline.uri == model.uri):
-            baseline = None  # the candidate was blessed before: no baseline to compare with but itself
+    if baseline is not None and (baseline.id == model.id or baseline.uri == model.uri):
+        baseline = None  # the candidate was blessed before: no baseline to compare with but itself
     vocabulary = find_label_vocabulary(model, label_vocabulary)
     config = _metrics_config(metrics_config, task, label, weight_column, decision_threshold, slice_features)
     models = {CANDIDATE: model, **({BASELINE: baseline} if baseline is not None else {})}

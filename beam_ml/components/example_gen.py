@@ -7,6 +7,13 @@ rows it could not parse, with file, line and reason, to
 exceeds ``max_rejected_fraction`` (default 0: any bad row fails the run and
 says where), and when an input pattern has no rows (unless ``allow_empty``).
 
+Spans and versions (TFX's): a pattern with ``{SPAN}`` (or ``{YYYY}``/``{MM}``/``{DD}``)
+and optionally ``{VERSION}`` reads the latest span at its latest version; ``span=``
+one span, ``rolling=N`` the latest N spans, ``span_range=(first, last)`` a static
+range (``beam_ml.spans``). The Examples then carry ``span`` (the newest read),
+``spans``, ``version`` and ``input_pattern``; a new span file changes the cache
+key, and a pattern that matches no span fails naming it.
+
 Beam and the ingestion transforms are imported only when the component runs:
 a pipeline file imports this module, and a fully cached rerun must not pay for
 Beam.
@@ -21,6 +28,7 @@ from typing import Literal
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
+from beam_ml.spans import SpanSelection, has_placeholders, select_spans
 from beam_ml.transforms.options import ReadOptions
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
@@ -65,6 +73,9 @@ def ExampleGen(
     max_mixed_fraction: float | None = None,
     allow_empty: bool = False,
     read_options: ReadOptions | None = None,
+    span: int | None = None,
+    rolling: int | None = None,
+    span_range: tuple[int, int] | None = None,
 ) -> None:
     """Ingest files into Examples.
 
@@ -84,6 +95,9 @@ def ExampleGen(
       ``schema`` input replaces its schema.
     allow_empty: succeed when an input pattern has no rows (downstream components then
       fail on the empty split, naming it).
+    span, rolling, span_range: which spans a pattern with ``{SPAN}`` or a date reads (at
+      most one; default the latest span): that span, the latest ``rolling`` spans, or
+      the spans ``first..last``. Each span is read at its latest ``{VERSION}``.
     """
 
     from beam_ml.transforms.ingestion import (
@@ -96,6 +110,12 @@ def ExampleGen(
     )
     per_split = isinstance(input_path, dict)
     first = next(iter(input_path.values())) if per_split else input_path
+    selection = _select_spans(input_path, span, rolling, span_range)
+    files = (
+        input_path if selection is None
+        else {name: chosen.paths for name, chosen in selection.items()} if per_split
+        else selection[None].paths
+    )
     given = {
         "format": format,
         "column_names": tuple(column_names) if column_names else None,
@@ -112,7 +132,7 @@ def ExampleGen(
     split_names = list(input_path) if per_split else list(split.names)
 
     with ctx.beam_pipeline() as pipeline:
-        ingested = pipeline | "Ingest" >> IngestExamples(dict(input_path) if per_split else str(input_path), options, split)
+        ingested = pipeline | "Ingest" >> IngestExamples(dict(files) if per_split else files, options, split)
         _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
         _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(examples.rejected_uri)
     counts = ingestion_counts(pipeline.result)
@@ -130,6 +150,15 @@ def ExampleGen(
         format=options.format,
         mixed_string_columns=mixed,
     )
+    if selection is not None:
+        chosen = next(iter(selection.values()))
+        examples.properties.update(
+            span=chosen.span,
+            spans=[s.span for s in chosen.spans],
+            version=chosen.version,
+            input_pattern=str(first) if not per_split else {name: str(p) for name, p in input_path.items()},
+        )
+        ctx.notes["spans"] = [s.span for s in chosen.spans]
     ctx.notes.update(rows_in=rows_read, rows_out=sum(split_rows.values()), rows_rejected=len(rejected))
     if mixed:
         ctx.notes["string_columns_mixed"] = mixed
@@ -146,3 +175,24 @@ def ExampleGen(
             raise EmptyInputError(f"no rows in {', '.join(dict.fromkeys(empty))}: give input files with rows, "
                                   "or pass allow_empty=True")
 
+
+
+def _select_spans(
+    input_path: str | dict[str, str], span: int | None, rolling: int | None, span_range: tuple[int, int] | None
+) -> dict[str | None, SpanSelection] | None:
+    """The spans each pattern reads (key None for a single pattern); None when no pattern has spans."""
+    patterns = dict(input_path) if isinstance(input_path, dict) else {None: input_path}
+    with_spans = {name: str(p) for name, p in patterns.items() if has_placeholders(str(p))}
+    if not with_spans:
+        if (span, rolling, span_range) != (None, None, None):
+            raise ValueError("span=, rolling= and span_range= select spans of an input_path with {SPAN} "
+                             f"or {{YYYY}}/{{MM}}/{{DD}}; {input_path!r} has none")
+        return None
+    if len(with_spans) != len(patterns):
+        raise ValueError(f"every split's pattern needs the same span placeholders, or none: {input_path!r}")
+    selection = {name: select_spans(p, span=span, rolling=rolling, span_range=span_range)
+                 for name, p in with_spans.items()}
+    chosen = {name: [s.span for s in picked.spans] for name, picked in selection.items()}
+    if len({tuple(spans) for spans in chosen.values()}) > 1:
+        raise ValueError(f"the splits' patterns have different spans: {chosen}; deliver every split of a span")
+    return selection

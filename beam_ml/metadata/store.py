@@ -664,9 +664,15 @@ class MetadataStore:
     def latest_artifact(
         self, type_name: str, *, pipeline: str | None = None, where: Mapping[str, Any] | None = None
     ) -> ArtifactRecord | None:
-        """The newest LIVE artifact of a type, optionally in one pipeline and with given property values.
+        """The newest LIVE artifact of a type, optionally in one pipeline and with given property values."""
+        return next(self.live_artifacts(type_name, pipeline=pipeline, where=where), None)
 
-        How components find a baseline: the latest blessed model, the previous span's statistics.
+    def live_artifacts(
+        self, type_name: str, *, pipeline: str | None = None, where: Mapping[str, Any] | None = None
+    ) -> Iterator[ArtifactRecord]:
+        """LIVE artifacts of a type, newest first, optionally in one pipeline and with given property values.
+
+        What resolvers choose from (``beam_ml.resolvers``): the latest blessed model, the previous span.
         """
         query = select(t.artifacts).where(t.artifacts.c.type_name == type_name, t.artifacts.c.state == LIVE)
         if pipeline is not None:
@@ -682,11 +688,11 @@ class MetadataStore:
             )
         query = query.order_by(t.artifacts.c.id.desc())
         with self.engine.begin() as conn:
-            for row in conn.execute(query):
-                artifact = _artifact(row)
-                if all(artifact.properties.get(k) == v for k, v in (where or {}).items()):
-                    return artifact
-        return None
+            rows = conn.execute(query).all()
+        for row in rows:
+            artifact = _artifact(row)
+            if all(artifact.properties.get(k) == v for k, v in (where or {}).items()):
+                yield artifact
 
     def artifacts_in_state(self, *states: str) -> list[ArtifactRecord]:
         """Every artifact in one of ``states`` (LIVE, PENDING, ABANDONED), oldest first."""

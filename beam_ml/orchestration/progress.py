@@ -34,7 +34,7 @@ class NullProgress:
         pass
 
 
-_STYLES = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red", "RUNNING": "yellow", "WAITING": "dim"}
+_STYLES = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red", "RUNNING": "yellow", "WAITING": "dim", "RESOLVED": "cyan"}
 
 
 class RichProgress:

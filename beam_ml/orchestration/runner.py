@@ -1,7 +1,8 @@
 """The local DAG runner: components in dependency order, from cache when nothing changed.
 
 For each component the runner
-1. resolves its inputs to the LIVE artifacts its upstream components gave in this run;
+1. resolves its inputs to the LIVE artifacts its upstream components gave in this run,
+   or that a resolver node picked from the store (``beam_ml.resolvers``);
 2. computes the cache key: component identity and code version, parameters,
    user-module file contents and the content fingerprints of the inputs;
 3. serves the outputs of an earlier COMPLETE execution with that key when they
@@ -44,7 +45,7 @@ from typing import Any
 
 from beam_ml import fs, redaction
 from beam_ml.artifacts import Artifact, artifact_type
-from beam_ml.context import ExecutionContext
+from beam_ml.context import ExecutionContext, ResolverContext
 from beam_ml.dsl import Node, Pipeline, canonical_json, encode_param, external_fingerprints
 from beam_ml.metadata.store import (
     CACHED,
@@ -65,6 +66,7 @@ from beam_ml.orchestration.logs import console_verbose, execution_log, log_path
 from beam_ml.orchestration.progress import NullProgress, Progress
 
 SKIPPED = "SKIPPED"
+RESOLVED = "RESOLVED"  # a resolver's pick (beam_ml.resolvers): no execution of its own
 
 #: A check the runner applies after each component: it gets the run's results
 #: so far and returns problems (empty when the books balance).
@@ -74,7 +76,7 @@ RunCheck = Callable[["NodeResult", Mapping[str, "NodeResult"], Pipeline], list[s
 @dataclass
 class NodeResult:
     node_id: str
-    state: str  # COMPLETE, CACHED, FAILED, SKIPPED
+    state: str  # COMPLETE, CACHED, FAILED, SKIPPED, RESOLVED
     execution: ExecutionRecord | None = None
     outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
     inputs: dict[str, ArtifactRecord] = field(default_factory=dict)
@@ -226,11 +228,21 @@ class LocalDagRunner:
         self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node, results: Mapping[str, NodeResult]
     ) -> NodeResult:
         started = time.monotonic()
-        inputs = {
-            name: results[channel.producer_id].outputs[channel.output]
-            for name, channel in node.inputs.items()
-            if channel is not None
-        }
+        inputs: dict[str, ArtifactRecord] = {}
+        for name, channel in node.inputs.items():
+            if channel is None:
+                continue
+            record = results[channel.producer_id].outputs.get(channel.output)
+            if record is not None:
+                inputs[name] = record
+            elif not node.spec.inputs[name].optional:  # an empty resolution feeding a required input
+                return NodeResult(
+                    node.id, FAILED, None, {}, inputs, time.monotonic() - started,
+                    f"input {name!r} is required, but {channel.producer_id} resolved no "
+                    f"{channel.type.__name__} (e.g. no blessed model yet): run the pipeline that makes one first",
+                )
+        if node.spec.resolver:
+            return self._resolve(store, pipeline, run_id, node, inputs, started)
         parameters = {name: encode_param(value) for name, value in node.params.items()}
         cache_key = _cache_key(node, parameters, inputs)
         unusable: set[int] = set()  # COMPLETE executions with this key whose outputs are gone from disk
@@ -316,6 +328,25 @@ class LocalDagRunner:
             time.monotonic() - started,
         )
 
+    def _resolve(
+        self, store: MetadataStore, pipeline: Pipeline, run_id: int, node: Node,
+        inputs: Mapping[str, ArtifactRecord], started: float,
+    ) -> NodeResult:
+        """A resolver's pick: its outputs are existing artifacts (or none), recorded as its consumers' inputs."""
+        kwargs: dict[str, Any] = dict(node.params)
+        kwargs.update(_input_artifacts(node, inputs))
+        if node.spec.context_arg:
+            kwargs[node.spec.context_arg] = ResolverContext(pipeline.name, run_id, store)
+        try:
+            picked = node.spec.fn(**kwargs)
+            unknown = set(picked) - set(node.spec.outputs)
+            if unknown:
+                raise TypeError(f"resolver {node.id} returned outputs it does not declare: {sorted(unknown)}")
+        except Exception as error:
+            return NodeResult(node.id, FAILED, None, {}, dict(inputs), time.monotonic() - started, error_summary(error))
+        outputs = {name: record for name, record in picked.items() if record is not None}
+        return NodeResult(node.id, RESOLVED, None, outputs, dict(inputs), time.monotonic() - started)
+
     def _wait_for(self, store: MetadataStore, execution: ExecutionRecord) -> None:
         """Until an identical execution finished (or its process died: it is then marked ABANDONED)."""
         while True:
@@ -338,19 +369,26 @@ def _end_run_if_possible(store: MetadataStore, run_id: int, state: str) -> None:
 
 def _call(node: Node, inputs: Mapping[str, ArtifactRecord], outputs: Mapping[str, Artifact], context: ExecutionContext) -> None:
     kwargs: dict[str, Any] = dict(node.params)
-    for name, input_spec in node.spec.inputs.items():
-        record = inputs.get(name)
-        if record is None:
-            kwargs[name] = None
-            continue
-        cls = artifact_type(record.type_name)
-        if not issubclass(cls, input_spec.type):
-            cls = input_spec.type
-        kwargs[name] = cls(record.uri, record.properties, id=record.id, fingerprint=record.fingerprint, state=LIVE)
+    kwargs.update(_input_artifacts(node, inputs))
     kwargs.update(outputs)
     if node.spec.context_arg:
         kwargs[node.spec.context_arg] = context
     node.spec.fn(**kwargs)
+
+
+def _input_artifacts(node: Node, inputs: Mapping[str, ArtifactRecord]) -> dict[str, Artifact | None]:
+    """Each declared input as an artifact of its type (None when unwired or resolved empty)."""
+    artifacts: dict[str, Artifact | None] = {}
+    for name, input_spec in node.spec.inputs.items():
+        record = inputs.get(name)
+        if record is None:
+            artifacts[name] = None
+            continue
+        cls = artifact_type(record.type_name)
+        if not issubclass(cls, input_spec.type):
+            cls = input_spec.type
+        artifacts[name] = cls(record.uri, record.properties, id=record.id, fingerprint=record.fingerprint, state=LIVE)
+    return artifacts
 
 
 def _json_safe_notes(notes: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from beam_ml.components.schema_gen import SchemaGen
 from beam_ml.components.statistics_gen import StatisticsGen
 from beam_ml.components.trainer import Trainer
 from beam_ml.components.transform import Transform
+from beam_ml.resolvers import LatestBlessedModel
 from beam_ml.transforms.thresholds import ValueThreshold
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,9 +50,12 @@ def create_pipeline(root: str = DEFAULT_ROOT, data: str | None = None, *, train_
         eval_steps=None,
         label_key="big_tipper",
     )
+    # the newest blessed model before this one: a recorded input of the Evaluator (lineage, cache key)
+    baseline = LatestBlessedModel(candidate=trainer.outputs.model)
     evaluator = Evaluator(
         examples=example_gen.outputs.examples,
         model=trainer.outputs.model,
+        baseline_model=baseline.outputs.model,
         label="big_tipper",
         label_from_transform=True,
         task="binary",
@@ -69,5 +73,5 @@ def create_pipeline(root: str = DEFAULT_ROOT, data: str | None = None, *, train_
         "chicago_taxi",
         root=root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
-                    evaluator, infra_validator, pusher],
+                    baseline, evaluator, infra_validator, pusher],
     )

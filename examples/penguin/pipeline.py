@@ -27,6 +27,7 @@ from beam_ml.components.statistics_gen import StatisticsGen
 from beam_ml.components.trainer import Trainer
 from beam_ml.components.transform import Transform
 from beam_ml.components.tuner import Tuner
+from beam_ml.resolvers import LatestBlessedModel
 from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,9 +91,12 @@ def create_pipeline(
         components.append(tuner)
     else:
         trainer = Trainer(**training, hyperparameter_values=hyperparameter_values)
+    # the newest blessed model before this one: a recorded input of the Evaluator (lineage, cache key)
+    baseline = LatestBlessedModel(candidate=trainer.outputs.model)
     evaluator = Evaluator(
         examples=example_gen.outputs.examples,
         model=trainer.outputs.model,
+        baseline_model=baseline.outputs.model,
         label="species",
         task="multiclass",
         label_vocabulary=SPECIES,
@@ -111,5 +115,5 @@ def create_pipeline(
     )
     unlabelled_gen = ExampleGen(input_path={"unlabelled": UNLABELLED}, null_values=NULLS).with_id("UnlabelledExampleGen")
     bulk_inferrer = BulkInferrer(examples=unlabelled_gen.outputs.examples, model=trainer.outputs.model)
-    components += [trainer, evaluator, infra_validator, pusher, unlabelled_gen, bulk_inferrer]
+    components += [trainer, baseline, evaluator, infra_validator, pusher, unlabelled_gen, bulk_inferrer]
     return Pipeline("penguin", root=root, components=components)

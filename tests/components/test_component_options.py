@@ -172,7 +172,7 @@ def test_metrics_config_reaches_the_metrics_transform_and_num_thresholds_counts(
     data, model = PenguinData(), PenguinModel()
     given = MetricsConfig(task="multiclass", num_thresholds=3, decision_threshold=0.3, slices=((), ("island",)))
     common = {"examples": data.outputs.examples, "model": model.outputs.model, "label": "species",
-              "task": "multiclass", "use_latest_blessed_baseline": False}
+              "task": "multiclass"}
     coarse = Evaluator(metrics_config=given, **common).with_id("Coarse")
     default = Evaluator(**common).with_id("Default")
     result = run(tmp_path, data, model, coarse, default)

@@ -21,7 +21,7 @@ def test_logits_model_gives_the_log_loss_of_the_equivalent_softmax_model(tmp_pat
     softmax_model = PenguinModel()
     logits_model = PenguinModel(logits=True).with_id("LogitsModel")
     common = {"examples": data.outputs.examples, "label": "species", "task": "multiclass",
-              "slice_features": ["island"], "use_latest_blessed_baseline": False}
+              "slice_features": ["island"]}
     on_softmax = Evaluator(model=softmax_model.outputs.model, **common)
     on_logits = Evaluator(model=logits_model.outputs.model, output_kind="logits", **common).with_id("OnLogits")
     as_probabilities = Evaluator(model=logits_model.outputs.model, **common).with_id("LogitsAsProbabilities")

@@ -7,9 +7,10 @@ the models once):
    slices and thresholds (no baseline yet, it is the first), infra-validated,
    pushed twice (with TFLite, then without) and a broken model dir
    infra-validated beside it;
-2. a much worse model: the Evaluator finds run 1's blessed model in the store
-   as its baseline, does not bless it, and the Pusher does not push it; a
-   BulkInferrer without a model input predicts with the latest blessed model.
+2. a much worse model: the Evaluator's baseline is run 1's blessed model (a
+   LatestBlessedModel resolver picks it), it does not bless it, and the Pusher
+   does not push it; a BulkInferrer predicts with the latest blessed model
+   (another LatestBlessedModel resolver).
 """
 
 from __future__ import annotations
@@ -37,13 +38,16 @@ def _pipelines(root: Path, destination: Path) -> tuple[Pipeline, Pipeline]:
     from beam_ml.components.evaluator import Evaluator
     from beam_ml.components.infra_validator import InfraValidator
     from beam_ml.components.pusher import Pusher
+    from beam_ml.resolvers import LatestBlessedModel
     from beam_ml.transforms.thresholds import ChangeThreshold, ValueThreshold
 
     data = PenguinData()
     good = PenguinModel(quality="good")
+    baseline = LatestBlessedModel(candidate=good.outputs.model)
     evaluator = Evaluator(
         examples=data.outputs.examples,
         model=good.outputs.model,
+        baseline_model=baseline.outputs.model,
         label="species",
         task="multiclass",
         slice_features=["island"],
@@ -66,11 +70,13 @@ def _pipelines(root: Path, destination: Path) -> tuple[Pipeline, Pipeline]:
     )
     pusher_again = pusher.with_params(tflite=False).with_id("PusherAgain")
     first = Pipeline(
-        "penguin_models", str(root), [data, good, evaluator, infra, broken, infra_broken, pusher, pusher_again]
+        "penguin_models", str(root),
+        [data, good, baseline, evaluator, infra, broken, infra_broken, pusher, pusher_again],
     )
 
     bad = good.with_params(quality="bad")
-    bulk = BulkInferrer(examples=data.outputs.examples)
+    blessed = LatestBlessedModel().with_id("LatestBlessed")
+    bulk = BulkInferrer(examples=data.outputs.examples, model=blessed.outputs.model)
     good_again = good.with_id("GoodModel")
     explicit = evaluator.with_inputs(model=bad.outputs.model, baseline_model=good_again.outputs.model).with_id(
         "EvaluatorExplicit"
@@ -78,7 +84,7 @@ def _pipelines(root: Path, destination: Path) -> tuple[Pipeline, Pipeline]:
     second = Pipeline(
         "penguin_models",
         str(root),
-        [data, bad, evaluator, pusher.with_inputs(infra_blessing=None), bulk, good_again, explicit],
+        [data, bad, baseline, evaluator, pusher.with_inputs(infra_blessing=None), blessed, bulk, good_again, explicit],
     )
     return first, second
 
@@ -165,7 +171,7 @@ def test_worse_model_is_not_blessed_and_not_pushed(runs):
     assert bad.id != good.id
     blessing = result_2.outputs("Evaluator")["blessing"]
     assert blessing.properties["blessed"] is False
-    assert blessing.properties["baseline_model_id"] == good.id  # found through the store
+    assert blessing.properties["baseline_model_id"] == good.id  # picked by the resolver
     assert (Path(blessing.uri) / "NOT_BLESSED").is_file()
     reasons = " ".join(blessing.properties["reasons"])
     assert "accuracy on slice 'Overall'" in reasons and "baseline" in reasons

@@ -23,7 +23,7 @@ def test_tensorflow_components_through_local_copies_give_the_same_artifacts(tmp_
         gen = PenguinExamples()
         transform = Transform(examples=gen.outputs.examples, schema=gen.outputs.schema, module_file=PENGUIN_TRANSFORM)
         data, model = PenguinData(), PenguinModel()
-        inferrer = BulkInferrer(examples=data.outputs.examples, model=model.outputs.model, use_latest_blessed=False)
+        inferrer = BulkInferrer(examples=data.outputs.examples, model=model.outputs.model)
         infra = InfraValidator(model=model.outputs.model, examples=data.outputs.examples)
         return Pipeline("copies", str(root), [gen, transform, data, model, inferrer, infra])
 

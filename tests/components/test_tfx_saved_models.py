@@ -73,7 +73,7 @@ def test_the_evaluator_predicts_with_the_signature_it_is_told_fed_serialized_exa
     data = PenguinData()
     model = PenguinModelWithExamplesSignature()
     common = {"examples": data.outputs.examples, "model": model.outputs.model, "label": "species",
-              "task": "multiclass", "slice_features": ["island"], "use_latest_blessed_baseline": False}
+              "task": "multiclass", "slice_features": ["island"]}
     on_features = Evaluator(**common)
     on_examples = Evaluator(**common, signature_name=EXAMPLES_SIGNATURE).with_id("OnExamples")
     result = LocalDagRunner().run(Pipeline("signatures", str(tmp_path / "root"), [data, model, on_features, on_examples]))
