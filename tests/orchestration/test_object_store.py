@@ -171,6 +171,13 @@ def test_data_stages_on_s3_equal_a_local_root_rerun_from_cache_and_show_lineage(
     checked = cli("check", "--metadata-url", remote_store, "--", *flags, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
+    # The UI reads the remote artifacts too: the same walk and pages as for a local root.
+    from views.test_ui import check_data_pages, walk
+
+    with MetadataStore(remote_store) as store:
+        [first_run, _] = sorted(store.list_runs(), key=lambda r: r.id)
+        check_data_pages(walk(store, first_run.id), store, first_run.id)
+
 
 # --- crashes on S3 ---------------------------------------------------------------------------
 
