@@ -47,23 +47,20 @@ def examples_input(model: ServingModel, columns: Collection[str] = ()) -> str | 
 # --------------------------------------------------------------------------- the store
 
 
-def label_vocabulary(model: Model, given: list[str] | None = None, store: Any = None) -> list[str] | None:
+def label_vocabulary(model: Model, given: list[str] | None = None) -> list[str] | None:
     """A classifier's class names: position in the list = class id = column of its probability output.
 
     ``given`` (a component's ``label_vocabulary`` parameter) first, then the
-    Model's ``label_vocabulary`` property (a run_fn may set it), then, with a
-    ``store``, the one the newest LIVE ModelEvaluation of this model recorded
-    (the Evaluator that judged it was given it); None when none says.
+    Model's ``label_vocabulary`` property (a run_fn may set it); None when neither says.
+    Never looked up in the store: what a step reads must be its recorded input or
+    parameter, or the cache would serve a result the look-up no longer gives (and the
+    answer would depend on which step happened to run first).
     """
     if given is not None:
         return list(given)
     if model.properties.get("label_vocabulary") is not None:
         return list(model.properties["label_vocabulary"])
-    if store is None or model.id is None:
-        return None
-    evaluation = store.latest_artifact("ModelEvaluation", where={"model_id": model.id})
-    found = None if evaluation is None else evaluation.properties.get("label_vocabulary")
-    return None if found is None else list(found)
+    return None
 
 
 def with_predicted_class(

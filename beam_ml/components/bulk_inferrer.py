@@ -15,8 +15,7 @@ column per output) and, when the label has a vocabulary, ``predicted_class``
 output; properties ``splits``, ``split_rows`` (rows written),
 ``rows_in`` (rows read, per split), ``model_id``, ``model_uri``,
 ``label_vocabulary``. The vocabulary is the ``label_vocabulary`` parameter,
-else the Model's property of that name, else the one recorded by the
-Evaluator that judged the model (``_model_io.label_vocabulary``); a model of
+else the Model's property of that name (``_model_io.label_vocabulary``); a model of
 several outputs names the one holding class scores with ``prediction_output``. Rows in must
 equal rows out, or the component fails.
 
@@ -60,7 +59,7 @@ def BulkInferrer(
         raise ValueError(f"Examples has no split(s) {unknown}; it has {examples.splits}")
     examples.require_rows(names, "BulkInferrer")
     path = model.serving_uri
-    vocabulary = find_label_vocabulary(model, label_vocabulary, ctx.store)
+    vocabulary = find_label_vocabulary(model, label_vocabulary)
     scores_column = prediction_output or "prediction"
     output_kind = model.properties.get("output_kind")
     with ctx.beam_pipeline() as pipeline:

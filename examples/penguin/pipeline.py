@@ -114,6 +114,8 @@ def create_pipeline(
         destination="serving_model",  # under the pipeline root
     )
     unlabelled_gen = ExampleGen(input_path={"unlabelled": UNLABELLED}, null_values=NULLS).with_id("UnlabelledExampleGen")
-    bulk_inferrer = BulkInferrer(examples=unlabelled_gen.outputs.examples, model=trainer.outputs.model)
+    bulk_inferrer = BulkInferrer(
+        examples=unlabelled_gen.outputs.examples, model=trainer.outputs.model, label_vocabulary=SPECIES
+    )
     components += [trainer, baseline, evaluator, infra_validator, pusher, unlabelled_gen, bulk_inferrer]
     return Pipeline("penguin", root=root, components=components)

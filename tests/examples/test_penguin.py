@@ -50,7 +50,7 @@ def test_penguin_pipeline_end_to_end_then_cached_then_new_hyperparameters(tmp_pa
     assert predictions.num_rows == 5
     assert "island" in predictions.column_names and "prediction" in predictions.column_names
     assert all(abs(sum(p) - 1.0) < 1e-4 for p in predictions["prediction"].to_pylist())
-    # The class name and its score beside the raw output: the vocabulary is the one the Evaluator was given.
+    # The class name and its score beside the raw output (the pipeline gives BulkInferrer the species).
     columns = ("prediction", "predicted_class", "predicted_score")
     for raw, name, score in zip(*(predictions[c].to_pylist() for c in columns), strict=True):
         assert name == example.SPECIES[max(range(len(raw)), key=raw.__getitem__)] and score == pytest.approx(max(raw))

@@ -110,6 +110,7 @@ def _build_keras_model(hp):
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    keras.utils.set_random_seed(0)  # the trials' weights: the same winner whatever ran before in the process
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     tuner = keras_tuner.RandomSearch(
         _build_keras_model, max_trials=2, hyperparameters=_search_space(), objective="val_accuracy", seed=0,
