@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
 
 from beam_ml.metadata import tables as t
 
@@ -252,19 +251,23 @@ class MetadataStore:
             return self._abandon_outputs(conn, list(unfinished), now)
 
     def _pipeline_context(self, pipeline: str) -> int:
+        """The pipeline's context id, created by the first caller.
+
+        A pipeline context has no parent, and PostgreSQL's unique constraint
+        treats NULL parents as distinct: without the advisory lock, tasks
+        starting together each created a pipeline context of the same name,
+        and so each a run of its own.
+        """
         query = select(t.contexts.c.id).where(t.contexts.c.kind == "pipeline", t.contexts.c.name == pipeline)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent callers
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"pipeline:{pipeline}")})
             found = conn.execute(query).scalar()
             if found is not None:
                 return found
-            try:
-                return conn.execute(
-                    insert(t.contexts).values(kind="pipeline", name=pipeline, created_at=time.time(), properties={})
-                ).inserted_primary_key[0]
-            except IntegrityError:
-                pass  # created by a concurrent run between our select and insert
-        with self.engine.begin() as conn:
-            return conn.execute(query).scalar_one()
+            return conn.execute(
+                insert(t.contexts).values(kind="pipeline", name=pipeline, created_at=time.time(), properties={})
+            ).inserted_primary_key[0]
 
     def get_run(self, run_id: int) -> RunRecord:
         runs = self.list_runs(run_id=run_id)
