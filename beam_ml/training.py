@@ -583,7 +583,7 @@ def serialize_examples(batch: pa.RecordBatch | pa.Table, columns: Sequence[str] 
     """
     from tfx_bsl.coders import example_coder
 
-    from beam_ml.transforms.tf_transform import to_tfxio_batch
+    from beam_ml.transforms.tfxio_layout import to_tfxio_batch
 
     batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
     encoded: list[bytes] = []

@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from beam_ml.metadata.store import MetadataStore, sqlite_url_for_root
 from benchmarks import data as bench_data
 from benchmarks.peers.venvs import TFDV, TFDV_SCRIPT
 
@@ -267,7 +268,7 @@ def _wall_record(benchmark: str, size: str, walls: list[float], **extra) -> dict
 def _end_to_end(ctx: Context, name: str, pipeline: Path, setting: str, env: dict[str, str]) -> list[dict]:
     """A pipeline end to end in fresh processes: first runs, then fully cached reruns of the first."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
-    first, cached, imported = [], [], False
+    first, cached, imported, components = [], [], False, {}
     first_runs = 1 if ctx.quick else max(ctx.repeat, 1)
     cached_runs = 3 if ctx.quick else max(ctx.repeat, 5)
     command = [sys.executable, "-c", CACHED_PROBE, str(pipeline)]
@@ -277,6 +278,8 @@ def _end_to_end(ctx: Context, name: str, pipeline: Path, setting: str, env: dict
             run_env = {**env, "BEAM_ML_BENCH_ROOT": root}
             try:
                 first.append(_timed(command, run_env)[0])
+                for component, seconds in _first_run_components(root).items():
+                    components.setdefault(component, []).append(seconds)
                 if attempt == 0:
                     _timed(command, run_env)  # warm-up of the cached rerun
                     for _ in range(cached_runs):
@@ -292,9 +295,18 @@ def _end_to_end(ctx: Context, name: str, pipeline: Path, setting: str, env: dict
                 for kind in ("first_run", "cached_rerun")]
     ctx.log(f"  {name:<10} first run {statistics.median(first):.1f}s, cached rerun {statistics.median(cached):.2f}s")
     return [
-        _wall_record(f"{name}_first_run", setting, first),
+        _wall_record(f"{name}_first_run", setting, first,
+                     components={component: spread(seconds) for component, seconds in components.items()}),
         _wall_record(f"{name}_cached_rerun", setting, cached, tensorflow_imported=imported),
     ]
+
+
+def _first_run_components(root: str) -> dict[str, float]:
+    """Seconds each component took in the first run on ``root`` (the metadata store's execution
+    records), and what the process spent outside them is the wall time minus their sum."""
+    with MetadataStore(sqlite_url_for_root(root)) as store:
+        first = min(store.list_runs(), key=lambda run: run.id)
+        return {execution.component_id: execution.duration for execution in store.executions_of_run(first.id)}
 
 
 def penguin(ctx: Context) -> list[dict]:
@@ -531,6 +543,14 @@ def markdown(results: dict) -> str:
         if "tensorflow_imported" in m:
             notes.append(f"TensorFlow imported: {'yes' if m['tensorflow_imported'] else 'no'}")
         lines.append(f"| {m['benchmark']} | {m['size']} | {_fmt_spread(m['wall_s'], '.2f')} | {m['n']} | {'; '.join(notes)} |")
+    for m in results["measurements"]:
+        if not m.get("components"):
+            continue
+        lines += ["", f"### {m['benchmark']} by component ({m['size']})", "",
+                  "| component | seconds |", "|---|---|"]
+        lines += [f"| {component} | {_fmt_spread(seconds, '.2f')} |" for component, seconds in m["components"].items()]
+        outside = m["wall_s"]["median"] - sum(seconds["median"] for seconds in m["components"].values())
+        lines.append(f"| outside components (interpreter, imports, DAG, metadata; wall − sum of medians) | {outside:.2f} |")
     if results.get("profiles"):
         lines += ["", "## Profiles of missed targets", ""]
         for name, text in results["profiles"].items():

@@ -174,6 +174,9 @@ def test_quick_suite_writes_well_formed_results(tmp_path):
                                               "startup_data_only_imports", "data_only_pipeline_first_run"}
     for m in wall:
         assert m["status"] == "ok" and m["wall_s"]["median"] > 0
+    penguin_first = next(m for m in wall if m["benchmark"] == "penguin_first_run")
+    assert {"ExampleGen", "Transform", "Trainer", "InfraValidator", "Pusher"} <= set(penguin_first["components"])
+    assert all(0 <= seconds["median"] <= penguin_first["wall_s"]["max"] for seconds in penguin_first["components"].values())
     data_only = next(m for m in wall if m["benchmark"] == "startup_data_only_imports")
     assert data_only["tensorflow_imported"] is False
 
@@ -186,7 +189,7 @@ def test_quick_suite_writes_well_formed_results(tmp_path):
 
     markdown = json_path.with_suffix(".md").read_text()
     assert markdown.startswith("# beam-ml benchmarks")
-    for heading in ("## Targets", "## Throughput and peak memory", "## Wall clock"):
+    for heading in ("## Targets", "## Throughput and peak memory", "## Wall clock", "### penguin_first_run by component"):
         assert heading in markdown
     table_rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert all(line.endswith("|") for line in table_rows)

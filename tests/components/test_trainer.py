@@ -139,6 +139,24 @@ def test_components_import_no_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_serializing_examples_for_serving_imports_neither_tf_transform_nor_beam():
+    # InfraValidator's fresh process serializes its canary rows this way (a null: a feature
+    # with no values, which parse_example treats as absent); it must pay
+    # for loading the model (TensorFlow), not for tf.Transform and Beam.
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from beam_ml.training import serialize_examples\n"
+        "from tensorflow.core.example import example_pb2\n"
+        "rows = serialize_examples(pa.table({'x': [1.5, None], 'tag': ['a', 'b']}))\n"
+        "first, second = (example_pb2.Example.FromString(r).features.feature for r in rows)\n"
+        "assert list(first['x'].float_list.value) == [1.5] and list(first['tag'].bytes_list.value) == [b'a']\n"
+        "assert second['x'].WhichOneof('kind') is None and list(second['tag'].bytes_list.value) == [b'b']\n"
+        "heavy = [m for m in ('tensorflow_transform', 'apache_beam') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_tuner_finds_hyperparameters_that_trainer_uses(tmp_path):
     from beam_ml.components.trainer import Trainer
     from beam_ml.components.transform import Transform
