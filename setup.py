@@ -40,7 +40,6 @@ TEST_REQUIRES = [
     "nbclient==0.11.0",
     "nbformat==5.11.1",
     "ipykernel==7.4.0",
-    "hypothesis==6.170.17",
 ]
 
 setup(
