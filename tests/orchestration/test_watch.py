@@ -145,8 +145,6 @@ def test_two_watchers_never_run_one_pipeline_at_once(tmp_path, shared_data, stor
     for watcher, (out, err) in zip(watchers, outputs, strict=True):
         # 0: stopped between looks; 143: its run was stopped after the current component.
         assert watcher.returncode in (0, 143), (out, err)
-    said = "".join(out for out, _ in outputs)
-    assert re.search(rf"skipped: pid \d+ on \S+ holds the run lock of {NAME} \(since", said), said
     with MetadataStore(store_url) as store:
         runs = sorted(store.list_runs(NAME), key=lambda r: r.created_at)
         assert store.pipeline_lock_holder(NAME) is None
@@ -154,6 +152,8 @@ def test_two_watchers_never_run_one_pipeline_at_once(tmp_path, shared_data, stor
     for before, after in itertools.pairwise(runs):
         assert before.ended_at <= after.created_at, f"{before.label} and {after.label} overlap"
     assert sum(r.state == "COMPLETE" for r in runs) >= 4
+    said = "".join(out for out, _ in outputs)
+    assert re.search(rf"skipped: pid \d+ on \S+ holds the run lock of {NAME} \(since", said), said
 
 
 def test_sigterm_stops_the_run_after_the_current_component(tmp_path, shared_data):
