@@ -34,6 +34,7 @@ component finish and stops there.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import os
 import re
 import sys
@@ -199,40 +200,64 @@ class InputEvents:
 
     ``settled()`` is true once an event came and the files have been quiet for
     ``settle`` seconds (a delivery of several files is looked at once, whole).
-    Events that only read files (ExampleGen opening them) are ignored.
+    Only writes count, to files the patterns' wildcards match or to
+    directories (a span directory moved in whole), never under ``ignored``
+    (the pipeline root, whose store and outputs each look and run write):
+    reads (ExampleGen opening the files) and other files do not wake it.
+    Without events (object stores; no inotify watch left) the schedule's
+    polling still finds new data.
     """
 
     _WRITES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
-    def __init__(self, patterns: list[str], settle: float) -> None:
+    def __init__(self, patterns: list[str], settle: float, ignored: list[str], say: Callable[[str], None]) -> None:
+        local = [fs.local_path(p) for p in patterns if fs.is_local(p)]
+        self.globs = [spans.wildcard(p) for p in local]
+        self.directories = sorted({base for base in map(_existing_base, local) if base != "/"})
+        self.ignored = [os.path.abspath(fs.local_path(p)) for p in ignored if fs.is_local(p)]
         self.settle = settle
-        self.directories = sorted({_existing_base(p) for p in patterns if fs.is_local(p)})
+        self.say = say
         self._last_event: float | None = None
         self._observer = None
 
     def __enter__(self) -> InputEvents:
-        if self.directories:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
+        if not self.directories:
+            return self
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
 
-            events = self
+        events = self
 
-            class _Handler(FileSystemEventHandler):
-                def on_any_event(self, event) -> None:
-                    if event.event_type in InputEvents._WRITES:
-                        events._last_event = time.monotonic()
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                if event.event_type in InputEvents._WRITES and any(
+                    events.relevant(os.fsdecode(path), event.is_directory)
+                    for path in (event.src_path, getattr(event, "dest_path", "")) if path
+                ):
+                    events._last_event = time.monotonic()
 
-            self._observer = Observer()
+        observer = Observer()
+        observer.daemon = True
+        try:
             for directory in self.directories:
-                self._observer.schedule(_Handler(), directory, recursive=True)
-            self._observer.daemon = True
-            self._observer.start()
+                observer.schedule(_Handler(), directory, recursive=True)
+            observer.start()
+        except OSError as error:  # e.g. the host's inotify watches are used up
+            self.say(f"warning: no file events under {', '.join(self.directories)} ({error}); polling only")
+            self.directories = []
+            return self
+        self._observer = observer
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
+
+    def relevant(self, path: str, is_directory: bool) -> bool:
+        if any(path == root or path.startswith(root + os.sep) for root in self.ignored):
+            return False
+        return is_directory or any(fnmatch.fnmatch(path, glob) for glob in self.globs)
 
     def settled(self) -> bool:
         """True (once per burst of events) when files changed and have been quiet for ``settle`` seconds."""
@@ -348,7 +373,7 @@ class Watcher:
         """Look when due until a signal stops the watcher; 0, or a cancelled run's 130/143."""
         schedule = self.schedule or Every(DEFAULT_POLL, f"{DEFAULT_POLL:g}s")
         patterns = [p for found in watched_inputs(self.pipeline).values() for p in found.values()]
-        with InputEvents(patterns if self.on_new_span else [], self.settle) as events:
+        with InputEvents(patterns if self.on_new_span else [], self.settle, [self.pipeline.root], self.say) as events:
             self.say(self._describe(schedule, events))
             now = time.time()
             due = now if isinstance(schedule, Every) else schedule.next_after(now)

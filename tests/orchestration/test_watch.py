@@ -22,7 +22,7 @@ import pytest
 
 from beam_ml.metadata.store import MetadataStore
 from beam_ml.run import main
-from beam_ml.watch import ScheduleError, parse_cron, parse_every
+from beam_ml.watch import InputEvents, ScheduleError, parse_cron, parse_every
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = str(REPO / "tests" / "pipelines" / "penguin_spans.py")
@@ -61,7 +61,7 @@ def wait_until(condition, what: str, procs=(), timeout: float = 180) -> None:
         time.sleep(0.05)
 
 
-def test_every_and_cron_are_parsed_or_refused_with_the_forms_to_use(capsys):
+def test_every_and_cron_are_parsed_or_refused_with_the_forms_to_use(tmp_path, capsys):
     assert [parse_every(t).seconds for t in ("30s", "10m", "2h", "1d", "1.5h")] == [30, 600, 7200, 86400, 5400]
     for bad in ("10", "10x", "0s", "-5m", "m"):
         with pytest.raises(ScheduleError, match="give a positive number and a unit: 30s, 10m, 2h or 1d"):
@@ -84,6 +84,9 @@ def test_every_and_cron_are_parsed_or_refused_with_the_forms_to_use(capsys):
     with pytest.raises(SystemExit):
         main(["watch", PIPELINE, "--every", "1m", "--cron", "0 * * * *"])
     assert "not allowed with argument --every" in capsys.readouterr().err
+    assert main(["watch", str(REPO / "tests" / "pipelines" / "numbers.py"), "--on-new-span", "--once",
+                 "--pipeline-root", str(tmp_path)]) == 2
+    assert "--on-new-span: pipeline numbers has no component with input files (input_path) to watch" in capsys.readouterr().err
 
 
 def test_once_runs_for_a_new_span_only_and_retries_a_failed_run(tmp_path, shared_data, capsys, monkeypatch):
@@ -178,3 +181,21 @@ def test_sigterm_stops_the_run_after_the_current_component(tmp_path, shared_data
         # The component running when the signal came finished; none started after it.
         assert 1 <= len(executions) < 3 and [e.state for e in executions] == ["COMPLETE"] * len(executions)
         assert store.pipeline_lock_holder(NAME) is None
+
+
+def test_file_events_wake_the_watcher_for_input_files_only(tmp_path):
+    data = tmp_path / "data"
+    (data / "span-1").mkdir(parents=True)
+    root = data / "root"  # a pipeline root among the inputs: its writes must not wake the watcher
+    pattern = str(data / "span-{SPAN}" / "*.csv")
+    with InputEvents([pattern, "s3://bucket/span-{SPAN}/*.csv"], 0.0, [str(root)], print) as events:
+        assert events.directories == [str(data)]  # an object store has no events: it is polled
+        assert events.relevant(str(data / "span-2" / "penguins.csv"), False)
+        assert events.relevant(str(data / "span-2"), True)  # a span directory moved in whole
+        assert not events.relevant(str(data / "span-2" / "notes.txt"), False)
+        assert not events.relevant(str(root / "metadata.sqlite"), False)
+        assert not events.relevant(str(root / "ExampleGen"), True)
+        (data / "span-2").mkdir()
+        (data / "span-2" / "penguins.csv").write_text("species\n0\n")
+        wait_until(events.settled, "the new span's files woke the watcher", timeout=30)
+        assert not events.settled()  # once per burst
