@@ -199,3 +199,31 @@ def test_file_events_wake_the_watcher_for_input_files_only(tmp_path):
         (data / "span-2" / "penguins.csv").write_text("species\n0\n")
         wait_until(events.settled, "the new span's files woke the watcher", timeout=30)
         assert not events.settled()  # once per burst
+
+
+def test_spans_on_an_object_store_are_polled(tmp_path, shared_data, s3_server, s3_bucket, capsys, monkeypatch):
+    from beam_ml.run import load_pipeline
+    from beam_ml.watch import new_inputs
+
+    local = tmp_path / "spans"
+    for span in (1, 2):
+        deliver(local, shared_data, span)
+    client, bucket = s3_server.client(), s3_bucket[len("s3://"):]
+
+    def upload(span: int) -> None:
+        client.put_object(Bucket=bucket, Key=f"in/span-{span}/penguins.csv",
+                          Body=(local / f"span-{span}" / "penguins.csv").read_bytes())
+
+    monkeypatch.setenv("SPAN_DATA", f"{s3_bucket}/in")
+    monkeypatch.setenv("ROOT", str(tmp_path / "root"))
+    monkeypatch.delenv("BEAM_ML_METADATA_URL", raising=False)
+    upload(1)
+    status, out, err = watch(capsys, "--once", "--on-new-span", "--", *s3_server.beam_flags())
+    assert status == 0 and f"run 1 of {NAME}: COMPLETE" in out and "span 1:" in out, (out, err)
+    status, out, _ = watch(capsys, "--once", "--on-new-span", "--", *s3_server.beam_flags())
+    assert status == 0 and "nothing new" in out
+    upload(2)  # the next poll lists the bucket and sees it
+    with MetadataStore(f"sqlite:///{tmp_path}/root/metadata.sqlite") as store:
+        assert new_inputs(load_pipeline(PIPELINE), store) == [
+            f"ExampleGen: span 2 (the last complete run, run 1 of {NAME}, read span 1)"
+        ]
