@@ -28,6 +28,9 @@ INSTALL_REQUIRES = [
     "plotly==7.1.0",
     "starlette==1.10.0",
     "uvicorn==0.55.0",
+    # beam-ml watch: cron schedules, and file events on local input directories
+    "croniter==7.0.0",
+    "watchdog==7.1.0",
 ]
 
 TEST_REQUIRES = [

@@ -142,12 +142,9 @@ class FilePattern(str):
         A span pattern (``{SPAN}``, ``{VERSION}``, dates: ``beam_ml.spans``) hashes every
         span and version it matches, so a new span re-runs the component that reads it.
         """
-        from beam_ml import fs, spans
+        from beam_ml import spans
 
-        digest = hashlib.sha256()
-        for path, size, mtime in fs.match(spans.wildcard(self)):
-            digest.update(f"{path}\0{size}\0{mtime}\0".encode())
-        return digest.hexdigest()
+        return spans.matched_files_fingerprint(self)
 
 
 def _resolve_module_path(reference: str, base_dir: str | None) -> str:

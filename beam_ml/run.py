@@ -1,6 +1,7 @@
 """The command line: ``python -m beam_ml.run`` (also installed as ``beam-ml``).
 
     beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
+    beam-ml watch    PIPELINE_FILE [--every 10m | --cron "0 * * * *"] [--on-new-span] [--once] [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml run-node PIPELINE_FILE NODE_ID --run-id RUN [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
@@ -41,6 +42,10 @@ needs ``--metadata-url``. Secret flags (``--s3_secret_access_key`` ...) and
 the store URL's password are never printed or recorded
 (``beam_ml.redaction``); better still, pass credentials through the standard
 chains (AWS environment or profile, Google application-default credentials).
+
+``watch`` runs a pipeline on a schedule and/or when new input data arrives,
+never twice at once, each run as ``run`` runs it (``beam_ml.watch``). Ctrl-C or
+SIGTERM stops it after the current component.
 
 ``run-node`` runs one component of the run an orchestrator (Airflow,
 Kubeflow) names ``--run-id``: all tasks given the same id make one run in
@@ -84,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, beam_args = argv[:split], argv[split + 1 :]
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command not in ("run", "run-node"):
+    if unknown and args.command not in ("run", "run-node", "watch"):
         from beam_ml.redaction import redact_args
 
         parser.error(f"unrecognized arguments: {' '.join(redact_args(unknown))}")
@@ -116,6 +121,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true",
                      help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run.set_defaults(handler=_cmd_run)
+
+    watch = commands.add_parser(
+        "watch", help="run a pipeline on a schedule and/or when a new span arrives",
+        description="Run a pipeline at the times given (--every, --cron) and/or when what its ExampleGen "
+        "patterns match differs from what its last complete run read (--on-new-span); one run at a time across "
+        "every process sharing the store. Each run is what `run` does; unknown flags and everything after -- go "
+        "to Beam. Ctrl-C or SIGTERM stops after the current component.",
+    )
+    watch.add_argument("pipeline_file")
+    when = watch.add_mutually_exclusive_group()
+    when.add_argument("--every", metavar="INTERVAL", help="look at start and then every INTERVAL: 30s, 10m, 2h, 1d")
+    when.add_argument("--cron", metavar="EXPR", help='look at the times of a cron expression, local time: "0 * * * *"')
+    watch.add_argument("--on-new-span", action="store_true",
+                       help="run only when the inputs differ from what the last complete run read; local inputs are "
+                       "also watched for file events (without --every/--cron: polled every minute)")
+    watch.add_argument("--once", action="store_true", help="look once now, run if due, and exit")
+    store_flags(watch)
+    watch.add_argument("-v", "--verbose", action="store_true",
+                       help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
+    watch.set_defaults(handler=_cmd_watch)
 
     run_node = commands.add_parser(
         "run-node", help="run one component of one orchestrator run",
@@ -233,18 +258,12 @@ def load_pipeline(path: str) -> Pipeline:
     return found
 
 
-def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+def _pipeline_to_run(args: argparse.Namespace) -> tuple[Pipeline, str | None, str] | int:
+    """The pipeline ``run`` or ``watch`` names (``--pipeline-root`` applied), the store URL given and the one
+    used; or the exit status of a pipeline file that failed to load (its traceback printed)."""
     from beam_ml.dsl import PipelineDefinitionError
-    from beam_ml.orchestration.failures import sigterm_as_interrupt
-    from beam_ml.orchestration.logs import configure_console
-    from beam_ml.orchestration.progress import NullProgress, RichProgress
-    from beam_ml.orchestration.runner import (  # before the pipeline file's directory joins sys.path
-        LocalDagRunner,
-        StoreNotNamed,
-        store_url_for,
-    )
+    from beam_ml.orchestration.runner import StoreNotNamed, store_url_for
 
-    configure_console(verbose=args.verbose)
     try:
         pipeline = load_pipeline(args.pipeline_file)
     except PipelineDefinitionError as error:
@@ -258,13 +277,68 @@ def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         pipeline = pipeline.with_root(args.pipeline_root)
     metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
     try:
-        store_url_for(pipeline, metadata_url)
+        return pipeline, metadata_url, store_url_for(pipeline, metadata_url)
     except StoreNotNamed as error:
         raise CliError(str(error)) from error
+
+
+def _cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    # Imported before the pipeline file's directory joins sys.path.
+    from beam_ml.orchestration.failures import sigterm_as_interrupt
+    from beam_ml.orchestration.logs import configure_console
+    from beam_ml.orchestration.progress import NullProgress, RichProgress
+    from beam_ml.orchestration.runner import LocalDagRunner
+
+    configure_console(verbose=args.verbose)
+    loaded = _pipeline_to_run(args)
+    if isinstance(loaded, int):
+        return loaded
+    pipeline, metadata_url, _ = loaded
     progress = RichProgress() if sys.stdout.isatty() else NullProgress()
     runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress)
     with sigterm_as_interrupt():
         return _run_pipeline(runner, pipeline, metadata_url)
+
+
+def _cmd_watch(args: argparse.Namespace, beam_args: list[str]) -> int:
+    # Imported before the pipeline file's directory joins sys.path.
+    from beam_ml import fs, redaction
+    from beam_ml.orchestration.failures import EXIT_SIGINT, EXIT_SIGTERM, StopRequest, Terminated
+    from beam_ml.orchestration.logs import configure_console
+    from beam_ml.orchestration.progress import NullProgress, RichProgress
+    from beam_ml.orchestration.runner import LocalDagRunner
+    from beam_ml.watch import NothingToWatch, ScheduleError, Watcher, parse_cron, parse_every
+
+    if not (args.every or args.cron or args.on_new_span or args.once):
+        raise CliError("say when to run: --every INTERVAL, --cron EXPR and/or --on-new-span (or --once: one look now)")
+    try:
+        schedule = parse_every(args.every) if args.every else parse_cron(args.cron) if args.cron else None
+    except ScheduleError as error:
+        raise CliError(str(error)) from error
+    configure_console(verbose=args.verbose)
+    loaded = _pipeline_to_run(args)
+    if isinstance(loaded, int):
+        return loaded
+    pipeline, metadata_url, store_url = loaded
+    redaction.register_args(beam_args)
+    redaction.register_url(store_url)
+    fs.configure(beam_args)  # the watcher lists input patterns on object stores with the run's flags
+    stop = StopRequest()
+    progress = RichProgress() if sys.stdout.isatty() else NullProgress()
+    runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, progress=progress, stop=stop)
+    try:
+        watcher = Watcher(
+            pipeline, store_url, lambda: _run_pipeline(runner, pipeline, metadata_url),
+            stop=stop, schedule=schedule, on_new_span=args.on_new_span,
+        )
+    except NothingToWatch as error:
+        raise CliError(str(error)) from error
+    try:
+        with stop.installed():
+            return watcher.look() if args.once else watcher.watch()
+    except KeyboardInterrupt as interrupt:  # a second signal, outside a run
+        _failed(None, "cancelled")
+        return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
 
 
 def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -13,8 +13,9 @@ spans may live on local disk, S3 or GCS.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from beam_ml import fs
@@ -70,6 +71,29 @@ def wildcard(pattern: str) -> str:
     for token in (SPAN, VERSION, *_DATE):
         pattern = pattern.replace(token, "*")
     return pattern
+
+
+def matched_files_fingerprint(pattern: str) -> str:
+    """A hash of (path, size, mtime) of every file the pattern matches, in every span and version."""
+    digest = hashlib.sha256()
+    for path, size, mtime in fs.match(wildcard(pattern)):
+        digest.update(f"{path}\0{size}\0{mtime}\0".encode())
+    return digest.hexdigest()
+
+
+def input_fingerprint(input_path: str | Mapping[str, str]) -> str:
+    """One hash of what an input pattern (or one per split) matches now, across all spans and versions.
+
+    ExampleGen records it with its Examples (``input_fingerprint``), and
+    ``beam-ml watch --on-new-span`` compares it with the value recorded by the
+    pipeline's last complete run: a new span, a new version or a changed file
+    changes it; the same files do not, whoever asks and however often.
+    """
+    patterns = dict(input_path) if isinstance(input_path, Mapping) else {"": input_path}
+    digest = hashlib.sha256()
+    for name, pattern in sorted(patterns.items()):
+        digest.update(f"{name}\0{matched_files_fingerprint(str(pattern))}\0".encode())
+    return digest.hexdigest()
 
 
 def _check(pattern: str) -> None:

@@ -12,7 +12,9 @@ and optionally ``{VERSION}`` reads the latest span at its latest version; ``span
 one span, ``rolling=N`` the latest N spans, ``span_range=(first, last)`` a static
 range (``beam_ml.spans``). The Examples then carry ``span`` (the newest read),
 ``spans``, ``version`` and ``input_pattern``; a new span file changes the cache
-key, and a pattern that matches no span fails naming it.
+key, and a pattern that matches no span fails naming it. Every Examples records
+``input_fingerprint``, a hash of all the files its pattern(s) matched (every span and
+version): ``beam-ml watch --on-new-span`` compares it with what matches now.
 
 Beam and the ingestion transforms are imported only when the component runs:
 a pipeline file imports this module, and a fully cached rerun must not pay for
@@ -28,7 +30,7 @@ from typing import Literal
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.spans import SpanSelection, has_placeholders, select_spans
+from beam_ml.spans import SpanSelection, has_placeholders, input_fingerprint, select_spans
 from beam_ml.transforms.options import ReadOptions
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
@@ -110,6 +112,7 @@ def ExampleGen(
     )
     per_split = isinstance(input_path, dict)
     first = next(iter(input_path.values())) if per_split else input_path
+    matched = input_fingerprint(input_path)  # listed before the spans are chosen: what this run saw
     selection = _select_spans(input_path, span, rolling, span_range)
     files = (
         input_path if selection is None
@@ -149,6 +152,7 @@ def ExampleGen(
         rows_rejected=len(rejected),
         format=options.format,
         mixed_string_columns=mixed,
+        input_fingerprint=matched,
     )
     if selection is not None:
         chosen = next(iter(selection.values()))

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
 
 from beam_ml.metadata import tables as t
@@ -107,6 +107,21 @@ class RunRecord:
     @property
     def duration(self) -> float | None:
         return None if self.ended_at is None else self.ended_at - self.created_at
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The process holding a pipeline's run lock (``MetadataStore.acquire_pipeline_lock``)."""
+
+    pipeline: str
+    host: str
+    pid: int
+    acquired_at: float
+    heartbeat_at: float
+
+    @property
+    def label(self) -> str:
+        return f"pid {self.pid} on {self.host}"
 
 
 def sqlite_url_for_root(pipeline_root: str) -> str:
@@ -269,6 +284,69 @@ class MetadataStore:
                 insert(t.contexts).values(kind="pipeline", name=pipeline, created_at=time.time(), properties={})
             ).inserted_primary_key[0]
 
+    # --- pipeline run locks (beam-ml watch) ----------------------------------------------
+
+    def acquire_pipeline_lock(self, pipeline: str, *, stale_after: float) -> LockHolder | None:
+        """Take the pipeline's run lock for this process; None when it is now ours, else its live holder.
+
+        ``beam-ml watch`` runs a pipeline only under it, so two watchers - in
+        one host or several sharing the store - never run one pipeline at once.
+        The look and the take are one transaction (SQLite's write lock, or a
+        PostgreSQL advisory lock on the name), so two processes cannot both
+        take it. A holder that died is taken over: on this host its pid says
+        so (as in ``recover_abandoned``); on another host, a heartbeat older
+        than ``stale_after`` seconds (the holder renews it with
+        ``renew_pipeline_lock`` while it runs). Taking it again renews it.
+        """
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent callers
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"pipeline-lock:{pipeline}")})
+            row = conn.execute(select(t.pipeline_locks).where(t.pipeline_locks.c.pipeline == pipeline)).first()
+            if row is not None:
+                ours = row.host == self._host and row.pid == self._pid
+                alive = (
+                    _process_alive(row.pid, row.proc_start) if row.host == self._host
+                    else now - row.heartbeat_at < stale_after
+                )
+                if alive and not ours:
+                    return LockHolder(row.pipeline, row.host, row.pid, row.acquired_at, row.heartbeat_at)
+                conn.execute(delete(t.pipeline_locks).where(t.pipeline_locks.c.pipeline == pipeline))
+            conn.execute(
+                insert(t.pipeline_locks).values(
+                    pipeline=pipeline, host=self._host, pid=self._pid, proc_start=_process_start(self._pid),
+                    acquired_at=now, heartbeat_at=now,
+                )
+            )
+        return None
+
+    def renew_pipeline_lock(self, pipeline: str) -> bool:
+        """Record that this process, holding the lock, is alive; False when the lock is no longer ours."""
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(t.pipeline_locks)
+                .where(t.pipeline_locks.c.pipeline == pipeline, t.pipeline_locks.c.host == self._host,
+                       t.pipeline_locks.c.pid == self._pid)
+                .values(heartbeat_at=time.time())
+            ).rowcount
+        return renewed == 1
+
+    def release_pipeline_lock(self, pipeline: str) -> None:
+        """Give the lock back, if this process holds it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.pipeline_locks).where(
+                    t.pipeline_locks.c.pipeline == pipeline, t.pipeline_locks.c.host == self._host,
+                    t.pipeline_locks.c.pid == self._pid,
+                )
+            )
+
+    def pipeline_lock_holder(self, pipeline: str) -> LockHolder | None:
+        """Who holds the pipeline's run lock (alive or not), or None."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.pipeline_locks).where(t.pipeline_locks.c.pipeline == pipeline)).first()
+        return None if row is None else LockHolder(row.pipeline, row.host, row.pid, row.acquired_at, row.heartbeat_at)
+
     def get_run(self, run_id: int) -> RunRecord:
         runs = self.list_runs(run_id=run_id)
         if not runs:
@@ -307,7 +385,10 @@ class MetadataStore:
             raise KeyError(f"pipeline {pipeline} has no run {number}; `beam-ml runs` lists its runs")
         return self.get_run(run_id)
 
-    def list_runs(self, pipeline: str | None = None, *, run_id: int | None = None, limit: int | None = None) -> list[RunRecord]:
+    def list_runs(
+        self, pipeline: str | None = None, *, run_id: int | None = None, limit: int | None = None, state: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first; ``state`` keeps those recorded in that state (COMPLETE, FAILED, ...)."""
         runs, parent = t.contexts.alias("runs"), t.contexts.alias("pipelines")
         query = (
             select(runs, parent.c.name.label("pipeline"))
@@ -319,6 +400,8 @@ class MetadataStore:
             query = query.where(parent.c.name == pipeline)
         if run_id is not None:
             query = query.where(runs.c.id == run_id)
+        if state is not None:
+            query = query.where(runs.c.state == state)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.begin() as conn:

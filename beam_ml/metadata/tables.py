@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 #: Bump with every change to the tables below, and add a step to ``MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -98,6 +98,20 @@ events = Table(
     Index("ix_events_execution", "execution_id", "kind"),
 )
 
+# Which process may run a pipeline now (``beam-ml watch``): one row per pipeline name while held.
+# A holder on this host is checked by pid (and its start time, against pid reuse); one on another
+# host by ``heartbeat_at``, which the holder renews while it runs.
+pipeline_locks = Table(
+    "pipeline_locks",
+    metadata,
+    Column("pipeline", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("proc_start", String(32), nullable=True),
+    Column("acquired_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
 #: version -> SQL statements that bring a store from ``version - 1`` to ``version``.
 MIGRATIONS: dict[int, list[str]] = {
     # Runs numbered per pipeline; existing runs in the order they were begun. Plain SQL both
@@ -107,5 +121,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "UPDATE contexts SET number = (SELECT COUNT(*) FROM contexts AS earlier WHERE earlier.kind = 'run' "
         "AND earlier.parent_id = contexts.parent_id AND earlier.id <= contexts.id) WHERE kind = 'run'",
         "CREATE UNIQUE INDEX uq_run_number ON contexts (parent_id, number)",
+    ],
+    # The run lock of ``beam-ml watch``. IF NOT EXISTS: a store whose tables were made at version 3
+    # and then marked older still migrates.
+    3: [
+        "CREATE TABLE IF NOT EXISTS pipeline_locks (pipeline VARCHAR(255) NOT NULL PRIMARY KEY, "
+        "host VARCHAR(255) NOT NULL, pid INTEGER NOT NULL, proc_start VARCHAR(32), "
+        "acquired_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL)",
     ],
 }

@@ -10,9 +10,10 @@ be written, in a file whose path the command prints.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 #: Exit statuses of ``beam-ml run``: a component failed (or beam-ml did), and
 #: cancelled by a signal (the shell's 128 + signal number).
@@ -75,3 +76,42 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM asking a long-running command to stop between components (``beam-ml watch``).
+
+    While ``installed``, the first signal only records itself (and says so on
+    stdout): the runner lets the component it is in finish, then stops the run
+    as a signal stops ``run`` (CANCELLED, ``RunCancelled``). A second signal
+    interrupts at once, as in ``run``. The handler only sets an attribute and
+    writes with ``os.write``: no lock is taken inside a signal handler.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def interrupt(self) -> KeyboardInterrupt:
+        """What the runner raises at the next component boundary: the signal's interrupt."""
+        return Terminated("SIGTERM") if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        def _handle(signum: int, frame: object) -> None:
+            if self.signum is not None:
+                raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+            self.signum = signum
+            name = signal.Signals(signum).name
+            with suppress(OSError):  # no stdout to tell: stopping is what matters
+                os.write(1, f"{name}: stopping after the current component; {name} again stops now\n".encode())
+
+        previous = {signum: signal.signal(signum, _handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -61,7 +61,13 @@ from beam_ml.metadata.store import (
     sqlite_url_for_root,
 )
 from beam_ml.orchestration.books import check_row_conservation
-from beam_ml.orchestration.failures import RunAborted, RunCancelled, cancel_reason, error_summary
+from beam_ml.orchestration.failures import (
+    RunAborted,
+    RunCancelled,
+    StopRequest,
+    cancel_reason,
+    error_summary,
+)
 from beam_ml.orchestration.logs import console_verbose, execution_log, log_path
 from beam_ml.orchestration.progress import NullProgress, Progress
 
@@ -142,11 +148,14 @@ class LocalDagRunner:
         checks: Sequence[RunCheck] = (check_row_conservation,),
         verbose: bool | None = None,
         wait_interval: float = 0.5,
+        stop: StopRequest | None = None,
     ) -> None:
         """``verbose``: let third-party output (fd 2) through to the console instead of only the
         execution's log file; None follows the command line's ``-v`` (``logs.configure_console``).
         ``wait_interval``: seconds between looks at an identical execution another run is computing.
+        ``stop``: a signal recorded there stops the run before its next component (``beam-ml watch``).
         """
+        self.stop = stop
         self.beam_args = tuple(beam_args)
         self.verbose = verbose
         self.wait_interval = wait_interval
@@ -185,6 +194,9 @@ class LocalDagRunner:
             current: str | None = None
             try:
                 for node_id in pipeline.order:
+                    if self.stop is not None and self.stop.requested:
+                        current = None  # stopped between components: none was cut short
+                        raise self.stop.interrupt()
                     current = node_id
                     node = pipeline.node(node_id)
                     self.progress.node_started(node_id)

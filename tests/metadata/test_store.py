@@ -1,7 +1,9 @@
 """The metadata store's contract, on SQLite and on PostgreSQL."""
 
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import update
@@ -217,3 +219,45 @@ def test_ending_a_run_ends_its_unfinished_executions_with_it(store_url):
         assert ended.state == "CANCELLED" and "before this step finished" in ended.error
         assert store.get_artifact(pending["out"].id).state == "ABANDONED"
         assert store.integrity_check() == []
+
+
+def test_a_pipeline_lock_has_one_holder_and_a_dead_holder_is_taken_over(store_url):
+    def hand_to(**owner):
+        with store.engine.begin() as conn:
+            conn.execute(update(tables.pipeline_locks).where(tables.pipeline_locks.c.pipeline == "p").values(**owner))
+
+    with MetadataStore(store_url) as store:
+        assert store.acquire_pipeline_lock("p", stale_after=60) is None
+        assert store.acquire_pipeline_lock("p", stale_after=60) is None  # ours already: renewed
+        assert store.acquire_pipeline_lock("q", stale_after=60) is None  # one lock per pipeline
+        alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            hand_to(pid=alive.pid, proc_start=_process_start(alive.pid))
+            holder = store.acquire_pipeline_lock("p", stale_after=60)
+            assert holder is not None and holder.pid == alive.pid and holder.label.startswith(f"pid {alive.pid} on ")
+            assert store.renew_pipeline_lock("p") is False  # not ours to renew
+            store.release_pipeline_lock("p")  # nor to release
+            assert store.pipeline_lock_holder("p").pid == alive.pid
+        finally:
+            alive.kill()
+            alive.wait()
+        assert store.acquire_pipeline_lock("p", stale_after=60) is None  # its process is gone
+        assert store.renew_pipeline_lock("p") is True
+        # Another host's holder is judged by its heartbeat: alive while it renews, dead once it stopped.
+        now = time.time()
+        hand_to(host="elsewhere", pid=1, heartbeat_at=now - 10)
+        assert store.acquire_pipeline_lock("p", stale_after=60).label == "pid 1 on elsewhere"
+        hand_to(heartbeat_at=now - 61)
+        assert store.acquire_pipeline_lock("p", stale_after=60) is None
+        store.release_pipeline_lock("p")
+        assert store.pipeline_lock_holder("p") is None
+
+
+def test_a_version_2_store_gets_the_pipeline_locks_table(store_url):
+    with MetadataStore(store_url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE pipeline_locks")
+        conn.execute(update(tables.schema_info).values(version=2))
+    with MetadataStore(store_url) as store:
+        assert store.schema_version() == tables.SCHEMA_VERSION
+        assert store.acquire_pipeline_lock("p", stale_after=60) is None
+        assert store.pipeline_lock_holder("p").pid == os.getpid()
