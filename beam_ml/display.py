@@ -44,7 +44,9 @@ def summarize(artifact: ArtifactRecord) -> str | None:
         return f"{_span_words(props)}rows: {rows}{rejected}"
     if kind == "Anomalies":
         found = {split: n for split, n in props.get("anomalies", {}).items() if n}
-        return "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
+        line = "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
+        against = props.get("previous_statistics_id")
+        return line if against is None else f"{line} (drift against Statistics {against})"
     if kind == "ModelEvaluation" and props.get("overall"):
         shown = {k: v for k, v in props["overall"].items() if k in ("accuracy", "auc_roc", "rmse", "log_loss") and v is not None}
         return f"on {props.get('split', 'eval')}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items())

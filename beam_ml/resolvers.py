@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from beam_ml import fs
-from beam_ml.artifacts import Artifact, Examples, Model
+from beam_ml.artifacts import Artifact, Examples, Model, Statistics
 from beam_ml.context import ResolverContext
 from beam_ml.dsl import Component, Input, Node, resolver
 from beam_ml.metadata.store import ArtifactRecord
@@ -56,10 +56,42 @@ def LatestBlessedModel(
 @resolver(outputs={"examples": Examples})
 def PreviousSpan(ctx: ResolverContext, examples: Input[Examples]) -> dict[str, ArtifactRecord | None]:
     """The Examples of the span before ``examples``' (its latest version), from the same input pattern."""
+    return {"examples": _previous_span(ctx, examples, "PreviousSpan")}
+
+
+@resolver(outputs={"statistics": Statistics})
+def PreviousSpanStatistics(
+    ctx: ResolverContext, examples: Input[Examples], *, statistics_gen: str | None = None
+) -> dict[str, ArtifactRecord | None]:
+    """The Statistics computed from the previous span's Examples: the control of ExampleValidator's drift check.
+
+        previous = PreviousSpanStatistics(examples=example_gen.outputs.examples)
+        ExampleValidator(statistics=..., schema=..., previous_statistics=previous.outputs.statistics)
+
+    Found by lineage, not by path: the previous span's Examples (as ``PreviousSpan``
+    picks them), then the newest LIVE Statistics written by an execution that read
+    them (only executions of the component ``statistics_gen``, when given). Empty
+    on the first span, or when no statistics of the previous span were kept: the
+    validator then checks the schema alone.
+    """
+    previous = _previous_span(ctx, examples, "PreviousSpanStatistics")
+    if previous is None:
+        return {"statistics": None}
+    found: dict[int, ArtifactRecord] = {}
+    for execution in ctx.store.consumers_of(previous.id):
+        if statistics_gen is not None and execution.component_id != statistics_gen:
+            continue
+        for output in ctx.store.outputs_of(execution.id).values():
+            if output.type_name == Statistics.TYPE_NAME and _usable(output):
+                found[output.id] = output
+    return {"statistics": found[max(found)] if found else None}
+
+
+def _previous_span(ctx: ResolverContext, examples: Examples, who: str) -> ArtifactRecord | None:
     span = examples.properties.get("span")
     if span is None:
         raise ValueError(
-            f"PreviousSpan: Examples {examples.id} has no span: give its ExampleGen an input_path with {{SPAN}}"
+            f"{who}: Examples {examples.id} has no span: give its ExampleGen an input_path with {{SPAN}}"
         )
     pattern = examples.properties.get("input_pattern")
     earlier = [
@@ -68,9 +100,8 @@ def PreviousSpan(ctx: ResolverContext, examples: Input[Examples]) -> dict[str, A
         and record.properties.get("span") is not None and record.properties["span"] < span and _usable(record)
     ]
     if not earlier:
-        return {"examples": None}
-    best = max(earlier, key=lambda r: (r.properties["span"], r.properties.get("version") or 0, r.id))
-    return {"examples": best}
+        return None
+    return max(earlier, key=lambda r: (r.properties["span"], r.properties.get("version") or 0, r.id))
 
 
 def _latest_artifact(
