@@ -31,18 +31,29 @@ def _usable(record: ArtifactRecord) -> bool:
 
 @resolver(outputs={"model": Model})
 def LatestBlessedModel(
-    ctx: ResolverContext, candidate: Input[Model] | None = None, *, pipeline: str | None = None
+    ctx: ResolverContext,
+    candidate: Input[Model] | None = None,
+    for_examples: Input[Examples] | None = None,
+    *,
+    pipeline: str | None = None,
 ) -> dict[str, ArtifactRecord | None]:
     """The Model named by the newest blessed ModelBlessing of the pipeline (or of ``pipeline``).
 
     ``candidate``: the model being evaluated, never its own baseline; a cached rerun
     of a blessed candidate then resolves the same baseline as before (and stays cached).
+
+    ``for_examples``: the Examples a Trainer is about to warm start on; a model blessed
+    by an Evaluator that read these same Examples (a model trained on them) is skipped,
+    so rerunning an unchanged span resolves the same base model as its first run, and
+    the Trainer stays cached instead of going on from its own output.
     """
     for blessing in ctx.store.live_artifacts(
         "ModelBlessing", pipeline=pipeline or ctx.pipeline_name, where={"blessed": True}
     ):
         model_id = blessing.properties.get("model_id")
         if model_id is None or (candidate is not None and model_id == candidate.id):
+            continue
+        if for_examples is not None and _evaluated_on(ctx, blessing, for_examples):
             continue
         try:
             model = ctx.store.get_artifact(int(model_id))
@@ -51,6 +62,15 @@ def LatestBlessedModel(
         if _usable(model) and (candidate is None or model.fingerprint != candidate.fingerprint):
             return {"model": model}
     return {"model": None}
+
+
+def _evaluated_on(ctx: ResolverContext, blessing: ArtifactRecord, examples: Examples) -> bool:
+    """Whether the execution that wrote ``blessing`` read ``examples`` (its lineage in the store)."""
+    evaluation = ctx.store.producer_of(blessing.id)
+    if evaluation is None:
+        return False
+    read = ctx.store.inputs_of(evaluation.id).get("examples")
+    return read is not None and read.id == examples.id
 
 
 @resolver(outputs={"examples": Examples})
