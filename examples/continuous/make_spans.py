@@ -1,7 +1,7 @@
 """Deliver the penguin data as three spans, one at a time, as new data would arrive.
 
-    python examples/continuous/make_spans.py data/continuous --span 1   # writes data/continuous/span-1/penguins.csv
-    python examples/continuous/make_spans.py data/continuous --all      # spans 1, 2 and 3
+    python examples/continuous/make_spans.py pipelines/continuous-data --span 1   # writes pipelines/continuous-data/span-1/penguins.csv
+    python examples/continuous/make_spans.py pipelines/continuous-data --all      # spans 1, 2 and 3
 
 The 344 rows of the raw penguins table (the palmerpenguins package's CSV, 'NA'
 for a missing value) are shuffled with a fixed seed and cut into three spans of

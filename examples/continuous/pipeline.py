@@ -1,12 +1,12 @@
 """Continuous training on the penguin data: one run per new span, as TFX runs in production.
 
-    python examples/continuous/make_spans.py data/continuous --span 1
+    python examples/continuous/make_spans.py pipelines/continuous-data --span 1
     python -m beam_ml.run run examples/continuous/pipeline.py --pipeline-root pipelines/continuous
-    python examples/continuous/make_spans.py data/continuous --span 2      # new data arrives
+    python examples/continuous/make_spans.py pipelines/continuous-data --span 2      # new data arrives
     python -m beam_ml.run run examples/continuous/pipeline.py --pipeline-root pipelines/continuous
 
 ExampleGen reads the latest span of ``<data>/span-{SPAN}/*.csv`` (the data
-directory is ``$BEAM_ML_CONTINUOUS_DATA``, default ``data/continuous``);
+directory is ``$BEAM_ML_CONTINUOUS_DATA``, default ``pipelines/continuous-data``);
 StatisticsGen describes it; ExampleValidator checks it against the curated
 schema (schema.pbtxt, ImportSchema) and against the statistics of the span
 before (the PreviousSpanStatistics resolver: drift, with the schema's
@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.join(HERE, "..", "penguin", "penguin_utils.py")
 SCHEMA = os.path.join(HERE, "schema.pbtxt")
 DEFAULT_ROOT = os.path.join("pipelines", "continuous")
-DEFAULT_DATA = os.path.join("data", "continuous")
+DEFAULT_DATA = os.path.join("pipelines", "continuous-data")
 SPECIES = ["Adelie", "Chinstrap", "Gentoo"]  # penguin_utils.SPECIES, without importing TensorFlow here
 NULLS = ["", "NA"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from beam_ml.display import summarize
 from beam_ml.orchestration.runner import LocalDagRunner
 
 pytest.importorskip("tensorflow")
@@ -60,10 +61,12 @@ def test_three_spans_blessed_warm_started_then_stopped_by_drift(tmp_path):
     model_2 = second.outputs("Trainer")["model"]
     assert second.nodes["Trainer"].inputs["base_model"].id == model_1.id  # warm started from span 1's model
     assert model_2.properties["base_model_id"] == model_1.id
+    assert summarize(model_2) == f"warm started from Model {model_1.id}"  # the run summary's line
     evaluation_2 = second.outputs("Evaluator")["evaluation"].properties
     assert evaluation_2["baseline_model_id"] == model_1.id  # compared with span 1's model on span 2's eval split
     assert evaluation_2["overall"]["accuracy"] >= evaluation_2["baseline_overall"]["accuracy"]
     assert second.outputs("Evaluator")["blessing"].properties["blessed"] is True
+    assert summarize(second.outputs("Evaluator")["blessing"]) == f"blessed (baseline Model {model_1.id})"
     pushed_2 = second.outputs("Pusher")["pushed_model"]
     assert pushed_2.properties["pushed"] is True
 
