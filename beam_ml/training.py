@@ -28,6 +28,7 @@ TensorFlow is imported when a function here is called, not when the module is.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -569,22 +570,21 @@ def export_serving_model(
 def warm_start(model: Any, base_model: str) -> None:
     """Load into ``model`` the weights of the Keras model ``export_serving_model`` saved at ``base_model``.
 
-    ``base_model`` is a SavedModel directory (``fn_args.base_model``). The export keeps
+    ``base_model`` is a SavedModel directory (``fn_args.base_model``) or a Model artifact's
+    uri (its ``Format-Serving`` directory is used). The export keeps
     the Keras model as the ``model`` attribute of the saved module, so its variables are
     restored through TensorFlow's object graph, layer by layer: ``model`` must have the
     architecture of the base model (the same ``build_model`` and hyperparameters). A
     model whose weights do not all match fails, naming what differs, rather than
     training silently from its random initialisation.
     """
-    import os
-
     import tensorflow as tf
 
     from beam_ml.local_copies import local_copy
 
     checkpoint = tf.train.Checkpoint(model=model)
     try:
-        status = checkpoint.read(os.path.join(local_copy(base_model), "variables", "variables"))
+        status = checkpoint.read(os.path.join(local_copy(serving_path(base_model)), "variables", "variables"))
         status.expect_partial()  # the transform layer and the signatures are not part of the Keras model
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:

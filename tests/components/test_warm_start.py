@@ -42,12 +42,12 @@ def test_a_fresh_model_takes_the_saved_models_weights(tmp_path, example):
     utils = _module(EXAMPLES / example)
     keras.utils.set_random_seed(0)
     base = utils.build_model({})
-    saved = _export(base, tmp_path / "base")
+    _export(base, tmp_path / "base" / "Format-Serving")  # a Model artifact's layout
 
     keras.utils.set_random_seed(1)
     fresh = utils.build_model({})
     assert not all(np.array_equal(a, b) for a, b in zip(base.get_weights(), fresh.get_weights(), strict=True))
-    warm_start(fresh, saved)
+    warm_start(fresh, str(tmp_path / "base"))  # the artifact's uri; fn_args.base_model is its Format-Serving
     assert all(np.array_equal(a, b) for a, b in zip(base.get_weights(), fresh.get_weights(), strict=True))
 
 
