@@ -44,12 +44,18 @@ def summarize(artifact: ArtifactRecord) -> str | None:
         return f"{_span_words(props)}rows: {rows}{rejected}"
     if kind == "Anomalies":
         found = {split: n for split, n in props.get("anomalies", {}).items() if n}
-        return "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
+        line = "no anomalies" if not found else "features with anomalies: " + ", ".join(f"{s} {n}" for s, n in found.items())
+        against = props.get("previous_statistics_id")
+        return line if against is None else f"{line} (drift against Statistics {against})"
     if kind == "ModelEvaluation" and props.get("overall"):
         shown = {k: v for k, v in props["overall"].items() if k in ("accuracy", "auc_roc", "rmse", "log_loss") and v is not None}
         return f"on {props.get('split', 'eval')}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+    if kind == "Model" and props.get("base_model_id") is not None:
+        return f"warm started from Model {props['base_model_id']}"
     if kind in ("ModelBlessing", "InfraBlessing"):
         verdict = "blessed" if props.get("blessed") else "NOT blessed"
+        if props.get("baseline_model_id") is not None:
+            verdict += f" (baseline Model {props['baseline_model_id']})"
         why = props.get("reasons") or ([props["reason"]] if props.get("reason") and not props.get("blessed") else [])
         return verdict + (": " + "; ".join(why) if why else "")
     if kind == "PushedModel":

@@ -28,6 +28,7 @@ TensorFlow is imported when a function here is called, not when the module is.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ __all__ = [
     "saved_output_kind",
     "serialize_examples",
     "serving_path",
+    "warm_start",
 ]
 
 #: Where the SavedModel lives inside a Model artifact (TFX's layout; ``beam_ml.artifacts.Model``).
@@ -96,6 +98,9 @@ class FnArgs:
     working_dir: str | None = None
     #: The ``schema.pbtxt`` of the Schema input, if any.
     schema_path: str | None = None
+    #: TFX's ``fn_args.base_model``: a local path to the SavedModel directory of the Trainer's
+    #: ``base_model`` input (e.g. the latest blessed model), to warm start from; None without one.
+    base_model: str | None = None
 
     @property
     def transform_graph_path(self) -> str | None:
@@ -560,6 +565,33 @@ def export_serving_model(
 
         with FileSystems.create(FileSystems.join(path, OUTPUT_KIND_FILE)) as handle:
             handle.write(kind.encode("utf-8"))
+
+
+def warm_start(model: Any, base_model: str) -> None:
+    """Load into ``model`` the weights of the Keras model ``export_serving_model`` saved at ``base_model``.
+
+    ``base_model`` is a SavedModel directory (``fn_args.base_model``) or a Model artifact's
+    uri (its ``Format-Serving`` directory is used). The export keeps
+    the Keras model as the ``model`` attribute of the saved module, so its variables are
+    restored through TensorFlow's object graph, layer by layer: ``model`` must have the
+    architecture of the base model (the same ``build_model`` and hyperparameters). A
+    model whose weights do not all match fails, naming what differs, rather than
+    training silently from its random initialisation.
+    """
+    import tensorflow as tf
+
+    from beam_ml.local_copies import local_copy
+
+    checkpoint = tf.train.Checkpoint(model=model)
+    try:
+        status = checkpoint.read(os.path.join(local_copy(serving_path(base_model)), "variables", "variables"))
+        status.expect_partial()  # the transform layer and the signatures are not part of the Keras model
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise ValueError(
+            f"cannot warm start from {base_model}: its saved model does not have this model's layers "
+            f"({error}); build the model as the base model was built, or train without base_model"
+        ) from error
 
 
 def serving_path(model_uri: str) -> str:

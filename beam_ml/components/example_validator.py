@@ -1,8 +1,9 @@
 """ExampleValidator: statistics checked against a schema → ``Split-<name>/SchemaDiff.pb`` (Anomalies).
 
 Optional baselines add TFDV's two comparisons: drift against a previous
-span's statistics and skew against serving statistics, with the thresholds
-the schema sets per feature. ``on_anomalies="fail"`` stops the pipeline;
+span's statistics (``beam_ml.resolvers.PreviousSpanStatistics`` finds them in
+the store) and skew against serving statistics, with the thresholds the
+schema sets per feature (``drift_comparator``/``skew_comparator``). ``on_anomalies="fail"`` stops the pipeline;
 ``"warn"`` (TFX's behaviour) records and logs them.
 
 The validation transforms (which import Beam) are imported only when the
@@ -66,6 +67,8 @@ def ExampleValidator(
             for name, info in sorted(result.anomaly_info.items())
         }
     anomalies.properties.update(splits=names, anomalies={split: len(f) for split, f in found.items()})
+    # Which statistics drift was measured against (None: no previous span, so no drift check).
+    anomalies.properties["previous_statistics_id"] = previous_statistics.id if previous_statistics else None
     counted = statistics.properties.get("num_examples", {})
     ctx.notes.update(rows_in=sum(counted.get(split, 0) for split in names), rows_rejected=0)
     problems = [f"{split}: {name}: {what}" for split, per in found.items() for name, what in per.items()]

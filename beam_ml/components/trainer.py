@@ -28,6 +28,20 @@ best values) overrides them key by key; the result is
 gives: keras-tuner's config when a Tuner chose the values (read it with
 ``keras_tuner.HyperParameters.from_config``), else the same dict (None if empty).
 
+Warm start: the optional ``base_model`` input (wired from
+``beam_ml.resolvers.LatestBlessedModel``, as TFX wires its ``base_model``) is
+``fn_args.base_model``, a local path to its SavedModel directory (None when the
+resolver found no model: the first run trains from scratch). It is a recorded
+input, so a newly blessed base model re-runs the Trainer. Modules load its
+weights with ``beam_ml.training.warm_start``.
+
+Data validation: the optional ``anomalies`` input (ExampleValidator's output
+for the examples it trains on) orders the Trainer after the validation, puts
+that validation, and the previous span's statistics it compared against, in
+the model's lineage, and copies its anomaly counts per split to the model's
+``data_anomalies`` property (a pipeline whose policy is ``on_anomalies="warn"``
+then shows which models were trained on data with anomalies).
+
 TensorFlow is imported only when the component runs (by the user module).
 """
 
@@ -36,7 +50,15 @@ from __future__ import annotations
 from typing import Any
 
 from beam_ml import fs
-from beam_ml.artifacts import Examples, HyperParameters, Model, ModelRun, Schema, TransformGraph
+from beam_ml.artifacts import (
+    Anomalies,
+    Examples,
+    HyperParameters,
+    Model,
+    ModelRun,
+    Schema,
+    TransformGraph,
+)
 from beam_ml.dsl import Input, Output, UserModule, component
 
 
@@ -48,6 +70,8 @@ def Trainer(
     transform_graph: Input[TransformGraph] | None = None,
     schema: Input[Schema] | None = None,
     hyperparameters: Input[HyperParameters] | None = None,
+    base_model: Input[Model] | None = None,
+    anomalies: Input[Anomalies] | None = None,
     *,
     module_file: UserModule,
     run_fn: str = "run_fn",
@@ -60,8 +84,14 @@ def Trainer(
     custom_config: dict[str, Any] | None = None,
 ) -> None:
     """Train with the module's ``run_fn`` on ``train_split``, evaluate on ``eval_split``."""
-    from beam_ml.local_copies import local_output
-    from beam_ml.training import SERVING_DIR, build_fn_args, read_output_kind, saved_output_kind
+    from beam_ml.local_copies import local_copy, local_output
+    from beam_ml.training import (
+        SERVING_DIR,
+        build_fn_args,
+        read_output_kind,
+        saved_output_kind,
+        serving_path,
+    )
 
     examples.require_rows([train_split, eval_split], "Trainer")
     values = dict(hyperparameter_values or {})
@@ -86,6 +116,7 @@ def Trainer(
             eval_steps=eval_steps,
             label_key=label_key,
             custom_config=custom_config,
+            base_model=local_copy(serving_path(base_model.uri)) if base_model is not None else None,
         )
         module_file.get(run_fn)(fn_args)
         if not fs.exists(fs.join(serving_model_dir, "saved_model.pb")):
@@ -98,5 +129,9 @@ def Trainer(
     if label_key is not None:
         model.properties["label_key"] = label_key
     model.properties["hyperparameters"] = values
+    # What it was warm started from (None: from scratch); the input itself is in the lineage.
+    model.properties["base_model_id"] = base_model.id if base_model is not None else None
+    if anomalies is not None:
+        model.properties["data_anomalies"] = anomalies.properties.get("anomalies")
     if output_kind is not None:
         model.properties["output_kind"] = output_kind

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from beam_ml.training import export_serving_model
+from beam_ml.training import export_serving_model, warm_start
 
 DENSE_FLOAT_FEATURES = ["trip_miles", "fare", "trip_seconds"]
 VOCAB_FEATURES = ["payment_type", "company"]
@@ -88,6 +88,8 @@ def build_model(hyperparameters) -> keras.Model:
 def run_fn(fn_args):
     keras.utils.set_random_seed(0)
     model = build_model(fn_args.hyperparameter_values)
+    if fn_args.base_model:  # continuous training: go on from the latest blessed model's weights
+        warm_start(model, fn_args.base_model)
     model.fit(
         fn_args.train_dataset(batch_size=int(fn_args.hyperparameter_values.get("batch_size", 128)), seed=0),
         steps_per_epoch=fn_args.train_steps,

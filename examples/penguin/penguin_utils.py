@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from beam_ml.components.tuner import TunerFnResult
-from beam_ml.training import export_serving_model
+from beam_ml.training import export_serving_model, warm_start
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CATEGORICAL = {"island": ["Biscoe", "Dream", "Torgersen"], "sex": ["female", "male"]}
@@ -81,6 +81,8 @@ def build_model(hyperparameters) -> keras.Model:
 def run_fn(fn_args):
     keras.utils.set_random_seed(int(fn_args.hyperparameter_values.get("seed", 0)))
     model = build_model(fn_args.hyperparameter_values)
+    if fn_args.base_model:  # continuous training: go on from the latest blessed model's weights
+        warm_start(model, fn_args.base_model)
     model.fit(
         fn_args.train_dataset(batch_size=32, seed=0),  # repeats: train_steps bounds it
         shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores this
