@@ -65,6 +65,7 @@ from beam_ml.transforms.formats import (
     unify_columns,
     values_columns,
 )
+from beam_ml.transforms.record_batch_coder import batch_output_types
 from beam_ml.transforms.threads import map_in_threads
 
 NAMESPACE = "beam_ml.ingestion"
@@ -550,7 +551,8 @@ class _ReadSources(beam.PTransform):
             schema = values[_COLUMNS] | "TypeFromValues" >> beam.CombineGlobally(_UnifyColumns(self._options))
             items = values.parts
         return items | "ReadWorkItems" >> beam.ParDo(
-            _ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_outputs(REJECTED, *tags)
+            _ReadWorkItems(self._options), beam.pvalue.AsSingleton(schema)).with_output_types(
+                pa.RecordBatch, **batch_output_types(tags), **{REJECTED: RejectedRow}).with_outputs(REJECTED, *tags)
 
 
 class ReadExamples(beam.PTransform[PBegin, ReadResult]):
@@ -578,7 +580,8 @@ class SplitExamples(beam.PTransform[PCollection[pa.RecordBatch], dict[str, PColl
         self._config = config
 
     def expand(self, batches: PCollection[pa.RecordBatch]) -> dict[str, PCollection[pa.RecordBatch]]:
-        split = batches | "AssignSplits" >> beam.ParDo(_SplitBatches(self._config)).with_outputs(*self._config.names)
+        split = batches | "AssignSplits" >> beam.ParDo(_SplitBatches(self._config)).with_output_types(
+            pa.RecordBatch, **batch_output_types(self._config.names)).with_outputs(*self._config.names)
         return {name: split[name] for name in self._config.names}
 
 
