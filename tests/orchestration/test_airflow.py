@@ -43,8 +43,8 @@ def cli(*args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "beam_ml.run", *args], capture_output=True, text=True, cwd=cwd, check=False)
 
 
-def export(pipeline_file, dags, *args):
-    done = cli("export", "airflow", pipeline_file, "--out", str(dags), "--retries", "0", *args)
+def export(pipeline_file, dags, *args, cwd=REPO):
+    done = cli("export", "airflow", pipeline_file, "--out", str(dags), "--retries", "0", *args, cwd=cwd)
     assert done.returncode == 0, done.stderr
     (dag_file,) = dags.glob("*.py")
     return dag_file
@@ -128,7 +128,7 @@ def test_the_data_stages_under_airflow_equal_a_local_run_and_rerun_from_cache(tm
     done = cli("run", PENGUIN_DATA, "--pipeline-root", str(local_root))
     assert done.returncode == 0, done.stderr
     # Exported from another directory: the root is written as an absolute path, the file too.
-    dag_file = export(os.path.relpath(PENGUIN_DATA, tmp_path), tmp_path / "dags", "--pipeline-root", "airflow-root")
+    dag_file = export(os.path.relpath(PENGUIN_DATA, tmp_path), tmp_path / "dags", "--pipeline-root", "airflow-root", cwd=tmp_path)
     assert dag_file.name == "beam_ml_penguin.py"
     home = airflow_home(tmp_path / "dags", home=tmp_path / "airflow-home", airflow=airflow_cli)
 
