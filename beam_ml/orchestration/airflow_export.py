@@ -161,10 +161,19 @@ def export(
     pipeline: Pipeline,
     pipeline_file: str,
     out_dir: str,
-    **options,
+    *,
+    settings: AirflowSettings = AirflowSettings(),
+    metadata_url: str | None = None,
+    beam_args: Sequence[str] = (),
+    python: str | None = None,
 ) -> Path:
-    """Write the DAG file for ``pipeline`` into ``out_dir`` (made if missing); returns its path."""
-    source = dag_source(pipeline, pipeline_file, **options)
+    """Write the DAG file for ``pipeline`` into ``out_dir`` (made if missing); returns its path.
+
+    The tasks run in the current directory (relative paths in the pipeline file mean what they mean here).
+    """
+    source = dag_source(
+        pipeline, pipeline_file, settings=settings, metadata_url=metadata_url, beam_args=beam_args, python=python
+    )
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / dag_file_name(pipeline)
