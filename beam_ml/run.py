@@ -362,7 +362,8 @@ def _cmd_export_airflow(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.pipeline_root:
         pipeline = pipeline.with_root(args.pipeline_root)
     try:
-        store_url_for(pipeline, args.metadata_url)
+        # $BEAM_ML_METADATA_URL names a store, but is not written into the file: the tasks read it from their environment.
+        store_url_for(pipeline, args.metadata_url or os.environ.get(ENV_METADATA_URL) or None)
         settings = AirflowSettings(
             schedule=args.schedule, retries=args.retries,
             retry_delay=datetime.timedelta(seconds=args.retry_delay),
