@@ -51,10 +51,10 @@ def export(pipeline_file, dags, *args, cwd=REPO):
     return dag_file
 
 
-def dags_test(home):
+def dags_test(home, *, check=True):
     """``airflow dags test penguin``; returns {run_id: {task_id: state}} of every DAG run in the home."""
     done = home.run("dags", "test", "penguin")
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert done.returncode == 0 or not check, (done.stdout + done.stderr)[-4000:]
     with sqlite3.connect(home.home / "airflow.db") as db:
         found: dict[str, dict[str, str]] = {}
         for run_id, task_id, state in db.execute("SELECT run_id, task_id, state FROM task_instance"):
@@ -124,7 +124,7 @@ def test_export_refuses_secrets_in_the_dag_file_and_an_object_store_root_without
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_data_stages_under_airflow_equal_a_local_run_and_rerun_from_cache(tmp_path, airflow_cli):
+def test_the_data_stages_under_airflow_equal_a_local_run_rerun_from_cache_and_fail_as_a_run(tmp_path, airflow_cli, monkeypatch):
     local_root, airflow_root = tmp_path / "local", tmp_path / "airflow-root"
     done = cli("run", PENGUIN_DATA, "--pipeline-root", str(local_root))
     assert done.returncode == 0, done.stderr
@@ -153,6 +153,19 @@ def test_the_data_stages_under_airflow_equal_a_local_run_and_rerun_from_cache(tm
         assert {first.name, second.name} == set(states) and second.state == COMPLETE
         assert [(e.component_id, e.state) for e in store.executions_of_run(second.id)] == [(t, CACHED) for t in tasks]
         assert artifacts_by_output(store, second.id) == artifacts_by_output(store, first.id)
+
+    # A component that fails fails its task (no retry: exported with --retries 0), its downstream tasks and the run.
+    monkeypatch.setenv("PENGUIN_DATA", str(tmp_path / "no-such.csv"))  # the tasks inherit the environment
+    (third_id,) = set(dags_test(home, check=False)) - set(states)
+    with sqlite3.connect(home.home / "airflow.db") as db:
+        third_states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE run_id = ?", (third_id,)))
+    assert third_states == {"ExampleGen": "failed", "StatisticsGen": "upstream_failed", "SchemaGen": "upstream_failed",
+                            "ExampleValidator": "upstream_failed"}  # fmt: skip
+    with MetadataStore(sqlite_url_for_root(str(airflow_root))) as store:
+        third = store.list_runs()[0]
+        assert (third.name, third.state) == (third_id, "FAILED")
+        (execution,) = store.executions_of_run(third.id)
+        assert (execution.component_id, execution.state) == ("ExampleGen", "FAILED") and "no-such.csv" in execution.error
 
 
 def producers_upstream(store, artifact_id):
