@@ -66,7 +66,7 @@ setup(
         "beam_ml.transforms": "transforms",
         "beam_ml.runners": "runners",
     },
-    package_data={"beam_ml.views": ["templates/*.html"]},
+    package_data={"beam_ml.views": ["templates/*.html"], "beam_ml.testing": ["airflow-*-constraints.txt"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["beam-ml=beam_ml.run:main"]},

@@ -3,6 +3,8 @@
     beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml watch    PIPELINE_FILE [--every 10m | --cron "0 * * * *"] [--on-new-span] [--once] [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml run-node PIPELINE_FILE NODE_ID --run-id RUN [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
+    beam-ml export airflow PIPELINE_FILE --out DAGS_DIR [--schedule CRON] [--pipeline-root DIR] [--metadata-url URL]
+                   [--python PATH] [--retries N] [--retry-delay S] [--execution-timeout S] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
@@ -50,7 +52,9 @@ SIGTERM stops it after the current component.
 ``run-node`` runs one component of the run an orchestrator (Airflow,
 Kubeflow) names ``--run-id``: all tasks given the same id make one run in
 ``runs``, ``show`` and lineage; each reads what its upstream components
-published in that run (``beam_ml.orchestration.node_task``).
+published in that run (``beam_ml.orchestration.node_task``). ``export``
+writes a pipeline as an orchestrator's: ``export airflow`` a DAG file whose
+tasks call ``run-node`` (``beam_ml.orchestration.airflow_export``).
 
 A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
 ``create_pipeline()`` returning one.
@@ -154,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     run_node.add_argument("-v", "--verbose", action="store_true",
                           help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run_node.set_defaults(handler=_cmd_run_node)
+
+    export = commands.add_parser("export", help="write a pipeline as an orchestrator's pipeline (Airflow DAG, ...)")
+    exporters = export.add_subparsers(dest="exporter", required=True)
+    _export_airflow_parser(exporters, store_flags)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
     store_flags(runs)
@@ -395,6 +403,53 @@ def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
         if result.execution is not None:
             print(f"  traceback and log: beam-ml logs {result.execution.id}", file=sys.stderr)
         return _failed(args.node_id, result.error)
+    return 0
+
+
+# --- export airflow ---------------------------------------------------------------------
+
+
+def _export_airflow_parser(exporters, store_flags) -> None:
+    airflow = exporters.add_parser(
+        "airflow", help="write an Airflow 3 DAG file: one task per component, each running run-node",
+        description="Write an Airflow DAG file whose tasks run `beam-ml run-node` (the Airflow run id is the "
+        "beam-ml run id); everything after -- goes to Beam in every task.",
+    )
+    airflow.add_argument("pipeline_file")
+    airflow.add_argument("--out", required=True, metavar="DAGS_DIR", help="the folder to write the DAG file into (Airflow's dags folder)")
+    airflow.add_argument("--schedule", metavar="CRON", help="the DAG's schedule (a cron expression or preset); default: none, triggered only")
+    store_flags(airflow)
+    airflow.add_argument("--python", metavar="PATH",
+                         help="the Python the tasks run beam-ml with (default: this one, an absolute path)")
+    airflow.add_argument("--retries", type=int, default=1, help="Airflow retries of a failed task (default 1)")
+    airflow.add_argument("--retry-delay", type=float, default=300, metavar="S", help="seconds between retries (default 300)")
+    airflow.add_argument("--execution-timeout", type=float, default=6 * 3600, metavar="S",
+                         help="seconds after which Airflow stops a task (default 21600)")
+    airflow.set_defaults(handler=_cmd_export_airflow)
+
+
+def _cmd_export_airflow(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from beam_ml.orchestration.airflow_export import AirflowSettings, ExportRefused, export
+    from beam_ml.orchestration.runner import StoreNotNamed, store_url_for
+
+    pipeline = load_pipeline(args.pipeline_file)
+    if args.pipeline_root:
+        pipeline = pipeline.with_root(args.pipeline_root)
+    try:
+        # $BEAM_ML_METADATA_URL names a store, but is not written into the file: the tasks read it from their environment.
+        store_url_for(pipeline, args.metadata_url or os.environ.get(ENV_METADATA_URL) or None)
+        settings = AirflowSettings(
+            schedule=args.schedule, retries=args.retries,
+            retry_delay=datetime.timedelta(seconds=args.retry_delay),
+            execution_timeout=datetime.timedelta(seconds=args.execution_timeout),
+        )  # fmt: skip
+        path = export(
+            pipeline, args.pipeline_file, args.out, settings=settings, metadata_url=args.metadata_url,
+            beam_args=beam_args, python=args.python,
+        )  # fmt: skip
+    except (StoreNotNamed, ExportRefused) as error:
+        raise CliError(str(error)) from error
+    print(f"wrote {path}: DAG {pipeline.name!r}, schedule {args.schedule or 'none (triggered only)'}")
     return 0
 
 

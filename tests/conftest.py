@@ -57,6 +57,17 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def airflow_cli() -> Path:
+    """The `airflow` executable of Apache Airflow's own venv, installed from PyPI on first use (beam_ml.testing.airflow)."""
+    from beam_ml.testing import airflow
+
+    try:
+        return airflow.ensure_airflow()
+    except airflow.AirflowUnavailable as error:
+        pytest.skip(f"Apache Airflow cannot be installed here: {error}")
+
+
 @pytest.fixture
 def s3_bucket(s3_server) -> str:
     """A fresh empty bucket on the session's S3 server, as ``s3://name``."""

@@ -9,6 +9,11 @@ in that run (the newest finished execution of each), then runs the component
 through ``LocalDagRunner.run_node`` - the same code as a local run: cache,
 staging, atomic publishing, the run's checks. The run is marked FAILED when a
 component fails, and COMPLETE when the last of its components has finished.
+
+A resolver (``beam_ml.resolvers``) is no task of its own: it records nothing
+in the store, so another process could not read its pick. The task of the
+component that reads from it resolves it, just before running the component
+(:func:`task_upstreams` says what each task waits for).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def run_node(
     fs.check_reachable(pipeline.root)
     runner = LocalDagRunner(beam_args=beam_args, metadata_url=metadata_url, verbose=verbose)
     node = pipeline.node(node_id)
+    tasks = [n for n in pipeline.order if not pipeline.node(n).spec.resolver]
     with MetadataStore(url) as store:
         for uri in store.recover_abandoned():
             fs.remove_tree(uri)
@@ -64,14 +70,16 @@ def run_node(
             {"beam_args": redaction.redact_args(beam_args), "root": redaction.redact_url(pipeline.root)},
         )
         finished = _finished_results(store, run.id)
-        missing = sorted(node.upstream_ids - finished.keys())
+        missing = sorted(set(_waits_for(pipeline, node_id)) - finished.keys())
         if missing:
             raise UpstreamNotFinished(
                 f"{node_id} reads from {', '.join(missing)}, which have not finished in run {run_key!r} "
                 f"of {pipeline.name}: run them first (beam-ml run-node ... --run-id {run_key})"
             )
         try:
-            result = runner.run_node(store, pipeline, run.id, node, finished)
+            result = _resolve_upstream_resolvers(runner, store, pipeline, run.id, node_id, finished)
+            if result is None:
+                result = runner.run_node(store, pipeline, run.id, node, finished)
         except KeyboardInterrupt as interrupt:
             _end_run(store, run.id, CANCELLED)
             raise RunCancelled(run.id, node_id, cancel_reason(interrupt), run.number) from interrupt
@@ -80,9 +88,57 @@ def run_node(
             raise RunAborted(run.id, node_id, error, run.number) from error
         if result.state == FAILED:
             _end_run(store, run.id, FAILED)
-        elif set(pipeline.order) <= _finished_results(store, run.id).keys():
+        elif set(tasks) <= _finished_results(store, run.id).keys():
             store.end_run(run.id, COMPLETE)
         return store.get_run(run.id), result
+
+
+def task_upstreams(pipeline: Pipeline) -> dict[str, list[str]]:
+    """The tasks an orchestrator runs for ``pipeline``, in order, each with the tasks it waits for.
+
+    One task per component but the resolvers; a component that reads from a
+    resolver waits for the tasks the resolver reads from (its task resolves it).
+    """
+    return {
+        node_id: _waits_for(pipeline, node_id) for node_id in pipeline.order if not pipeline.node(node_id).spec.resolver
+    }
+
+
+def _waits_for(pipeline: Pipeline, node_id: str) -> list[str]:
+    """The components (not resolvers) whose outputs ``node_id`` reads, directly or through resolvers."""
+    found: set[str] = set()
+    for upstream in pipeline.node(node_id).upstream_ids:
+        if pipeline.node(upstream).spec.resolver:
+            found.update(_waits_for(pipeline, upstream))
+        else:
+            found.add(upstream)
+    return sorted(found)
+
+
+def _resolve_upstream_resolvers(
+    runner: LocalDagRunner, store: MetadataStore, pipeline: Pipeline, run_id: int, node_id: str,
+    results: dict[str, NodeResult],
+) -> NodeResult | None:
+    """Resolve, in order, the resolvers ``node_id`` reads through, adding their picks to ``results``.
+
+    Returns the failed result (named after ``node_id``, saying which resolver failed) or None.
+    """
+    def through(current: str) -> set[str]:
+        found: set[str] = set()
+        for upstream in pipeline.node(current).upstream_ids:
+            if pipeline.node(upstream).spec.resolver:
+                found |= {upstream} | through(upstream)
+        return found
+
+    resolvers = through(node_id)
+    for resolver_id in (n for n in pipeline.order if n in resolvers):
+        resolved = runner.run_node(store, pipeline, run_id, pipeline.node(resolver_id), results)
+        if resolved.state == FAILED:
+            return NodeResult(
+                node_id, FAILED, None, {}, {}, resolved.elapsed, f"its input resolver {resolver_id} failed: {resolved.error}"
+            )
+        results[resolver_id] = resolved
+    return None
 
 
 def _finished_results(store: MetadataStore, run_id: int) -> dict[str, NodeResult]:

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from beam_ml.metadata.store import CACHED, COMPLETE, MetadataStore, sqlite_url_for_root
+from beam_ml.orchestration.node_task import task_upstreams
 from beam_ml.run import load_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 PENGUIN_DATA = str(REPO / "tests" / "pipelines" / "penguin_data.py")
+PENGUIN_DRIFT = str(REPO / "tests" / "pipelines" / "penguin_data_drift.py")
 
 
 def cli(*args, env=None):
@@ -65,6 +67,36 @@ def test_penguin_data_stages_node_by_node_in_separate_processes_equal_a_run_and_
         assert (second.number, second.state) == (2, COMPLETE)
         assert {e.state for e in tasks.executions_of_run(second.id)} == {CACHED}
         assert artifacts_by_output(tasks, second.id) == artifacts_by_output(tasks, first.id)
+
+
+def test_the_task_reading_from_a_resolver_resolves_it_in_the_run(tmp_path):
+    """A resolver records nothing, so it is no task: ExampleValidator's task resolves EarlierStatistics."""
+    root = tmp_path / "root"
+    csv = Path(load_pipeline(PENGUIN_DATA).node("ExampleGen").params["input_path"])
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("".join(csv.read_text().splitlines(keepends=True)[:150]))
+    done = cli("run", PENGUIN_DRIFT, "--pipeline-root", str(root), env={"PENGUIN_DATA": str(earlier)})
+    assert done.returncode == 0, done.stderr
+
+    tasks = task_upstreams(load_pipeline(PENGUIN_DRIFT))
+    assert tasks == {
+        "ExampleGen": [], "StatisticsGen": ["ExampleGen"], "SchemaGen": ["StatisticsGen"],
+        "ExampleValidator": ["SchemaGen", "StatisticsGen"],
+    }  # fmt: skip
+    for node_id in tasks:
+        done = cli("run-node", PENGUIN_DRIFT, node_id, "--run-id", "drift-1", "--pipeline-root", str(root))
+        assert done.returncode == 0, done.stderr
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        tasks_run, local_run = store.list_runs()
+        assert (tasks_run.name, tasks_run.state) == ("drift-1", COMPLETE)
+        executions = {e.component_id: e for e in store.executions_of_run(tasks_run.id)}
+        assert list(executions) == list(tasks) and {e.state for e in executions.values()} == {COMPLETE}
+        (local_statistics,) = [
+            store.outputs_of(e.id)["statistics"] for e in store.executions_of_run(local_run.id) if e.component_id == "StatisticsGen"
+        ]
+        read = store.inputs_of(executions["ExampleValidator"].id)
+        assert read["previous_statistics"].id == local_statistics.id
+        assert read["statistics"].id == store.outputs_of(executions["StatisticsGen"].id)["statistics"].id
 
 
 def test_a_node_whose_upstream_has_not_run_fails_with_the_next_step(tmp_path):
