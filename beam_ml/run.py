@@ -2,6 +2,7 @@
 
     beam-ml run PIPELINE_FILE [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml run-node PIPELINE_FILE NODE_ID --run-id RUN [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
+    beam-ml export kubeflow PIPELINE_FILE --out pipeline.yaml --image IMAGE [--pipeline-root ROOT] [--metadata-url URL] [--allow-local] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
@@ -45,7 +46,9 @@ chains (AWS environment or profile, Google application-default credentials).
 ``run-node`` runs one component of the run an orchestrator (Airflow,
 Kubeflow) names ``--run-id``: all tasks given the same id make one run in
 ``runs``, ``show`` and lineage; each reads what its upstream components
-published in that run (``beam_ml.orchestration.node_task``).
+published in that run (``beam_ml.orchestration.node_task``). ``export``
+writes a pipeline for an orchestrator whose tasks call ``run-node``
+(``export kubeflow``: ``beam_ml.orchestration.kubeflow_export``).
 
 A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
 ``create_pipeline()`` returning one.
@@ -129,6 +132,22 @@ def _parser() -> argparse.ArgumentParser:
     run_node.add_argument("-v", "--verbose", action="store_true",
                           help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run_node.set_defaults(handler=_cmd_run_node)
+
+    export = commands.add_parser("export", help="write the pipeline for an orchestrator: one task per component")
+    exports = export.add_subparsers(dest="orchestrator", required=True)
+    kubeflow = exports.add_parser(
+        "kubeflow", help="a Kubeflow Pipelines v2 pipeline YAML (kfp's compiler)",
+        description="Compile the pipeline with kfp into a Kubeflow Pipelines v2 YAML: one task per component "
+        "(beam-ml run-node in IMAGE, the Dockerfile's image), the kfp run id as the run id; Beam flags after --.",
+    )
+    kubeflow.add_argument("pipeline_file", help="the pipeline file, as the tasks find it in the image (relative: "
+                          "from the image's working directory)")
+    kubeflow.add_argument("--out", required=True, help="the pipeline YAML to write")
+    kubeflow.add_argument("--image", required=True, help="the container image the tasks run in (built from the Dockerfile)")
+    store_flags(kubeflow)
+    kubeflow.add_argument("--allow-local", action="store_true",
+                          help="accept a local root and a SQLite store: only for kfp's local runner (kfp.local) on this machine")
+    kubeflow.set_defaults(handler=_cmd_export_kubeflow)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
     store_flags(runs)
@@ -321,6 +340,31 @@ def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
         if result.execution is not None:
             print(f"  traceback and log: beam-ml logs {result.execution.id}", file=sys.stderr)
         return _failed(args.node_id, result.error)
+    return 0
+
+
+def _cmd_export_kubeflow(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from beam_ml.dsl import PipelineDefinitionError
+
+    try:  # kfp before the pipeline file's directory joins sys.path
+        from beam_ml.orchestration.kubeflow_export import NotShareable, export_kubeflow
+    except ModuleNotFoundError as error:
+        raise CliError(f"export kubeflow needs kfp ({error}): pip install -c constraints.txt '.[kubeflow]'") from error
+    try:
+        pipeline = load_pipeline(args.pipeline_file)
+    except PipelineDefinitionError as error:
+        raise CliError(str(error)) from error
+    if args.pipeline_root:
+        pipeline = pipeline.with_root(args.pipeline_root)
+    metadata_url = args.metadata_url or pipeline.metadata_url
+    try:
+        export_kubeflow(pipeline, args.pipeline_file, args.out, image=args.image, metadata_url=metadata_url,
+                        beam_args=beam_args, allow_local=args.allow_local)
+    except NotShareable as error:
+        raise CliError(str(error)) from error
+    print(f"wrote {args.out}: {pipeline.name}, {len(pipeline.order)} tasks on {args.image}, root {pipeline.root}")
+    if not os.path.isabs(args.pipeline_file):
+        print(f"the tasks load {args.pipeline_file} from their working directory (/app in the Dockerfile's image)")
     return 0
 
 
