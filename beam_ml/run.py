@@ -133,21 +133,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="show third-party output (TensorFlow, absl, Beam, warnings) on the console too")
     run_node.set_defaults(handler=_cmd_run_node)
 
-    export = commands.add_parser("export", help="write the pipeline for an orchestrator: one task per component")
-    exports = export.add_subparsers(dest="orchestrator", required=True)
-    kubeflow = exports.add_parser(
-        "kubeflow", help="a Kubeflow Pipelines v2 pipeline YAML (kfp's compiler)",
-        description="Compile the pipeline with kfp into a Kubeflow Pipelines v2 YAML: one task per component "
-        "(beam-ml run-node in IMAGE, the Dockerfile's image), the kfp run id as the run id; Beam flags after --.",
-    )
-    kubeflow.add_argument("pipeline_file", help="the pipeline file, as the tasks find it in the image (relative: "
-                          "from the image's working directory)")
-    kubeflow.add_argument("--out", required=True, help="the pipeline YAML to write")
-    kubeflow.add_argument("--image", required=True, help="the container image the tasks run in (built from the Dockerfile)")
-    store_flags(kubeflow)
-    kubeflow.add_argument("--allow-local", action="store_true",
-                          help="accept a local root and a SQLite store: only for kfp's local runner (kfp.local) on this machine")
-    kubeflow.set_defaults(handler=_cmd_export_kubeflow)
+    export = commands.add_parser("export", help="write a pipeline as an orchestrator's pipeline (Airflow DAG, ...)")
+    exporters = export.add_subparsers(dest="exporter", required=True)
+    _export_kubeflow_parser(exporters, store_flags)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
     store_flags(runs)
@@ -341,6 +329,25 @@ def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
             print(f"  traceback and log: beam-ml logs {result.execution.id}", file=sys.stderr)
         return _failed(args.node_id, result.error)
     return 0
+
+
+# --- export kubeflow --------------------------------------------------------------------
+
+
+def _export_kubeflow_parser(exporters, store_flags) -> None:
+    kubeflow = exporters.add_parser(
+        "kubeflow", help="compile a Kubeflow Pipelines v2 pipeline YAML (kfp): one task per component",
+        description="Compile the pipeline with kfp into a Kubeflow Pipelines v2 YAML: one task per component "
+        "(beam-ml run-node in IMAGE, the Dockerfile's image), the kfp run id as the run id; Beam flags after --.",
+    )
+    kubeflow.add_argument("pipeline_file", help="the pipeline file, as the tasks find it in the image (relative: "
+                          "from the image's working directory)")
+    kubeflow.add_argument("--out", required=True, help="the pipeline YAML to write")
+    kubeflow.add_argument("--image", required=True, help="the container image the tasks run in (built from the Dockerfile)")
+    store_flags(kubeflow)
+    kubeflow.add_argument("--allow-local", action="store_true",
+                          help="accept a local root and a SQLite store: only for kfp's local runner (kfp.local) on this machine")
+    kubeflow.set_defaults(handler=_cmd_export_kubeflow)
 
 
 def _cmd_export_kubeflow(args: argparse.Namespace, beam_args: list[str]) -> int:
