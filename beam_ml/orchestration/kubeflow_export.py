@@ -16,6 +16,7 @@ machine). kfp's own cache is off: beam-ml's cache decides, and records the
 cached executions in its store.
 """
 
+# No ``from __future__ import annotations``: kfp reads run_beam_ml_node's annotations as types.
 import dataclasses
 from collections.abc import Sequence
 

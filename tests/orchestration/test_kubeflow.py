@@ -43,10 +43,10 @@ def cli(*args, cwd=REPO):
     )
 
 
-def run_kfp_local(pipeline_yaml, kfp_outputs):
+def run_kfp_local(pipeline_yaml, kfp_outputs, env=None):
     return subprocess.run(
         [sys.executable, "-c", KFP_LOCAL, str(pipeline_yaml), str(kfp_outputs)],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True, text=True, cwd=REPO, check=False, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -109,17 +109,29 @@ def test_export_refuses_what_kubeflow_tasks_cannot_share_or_must_not_see(root, u
     assert "hunter2" not in str(refused.value) and "abc" not in str(refused.value)
 
 
-def test_a_local_root_is_refused_on_the_command_line_unless_allowed_for_kfp_local(tmp_path):
+def test_a_local_root_is_refused_on_the_command_line_with_the_next_step(tmp_path):
     out = tmp_path / "pipeline.yaml"
     refused = cli("export", "kubeflow", PENGUIN_DATA, "--out", str(out), "--image", IMAGE, "--pipeline-root", str(tmp_path))
     assert refused.returncode == 2 and not out.exists()
-    assert "is a local path" in refused.stderr and "--allow-local is only for kfp's local runner" in refused.stderr
-    allowed = cli(
-        "export", "kubeflow", PENGUIN_DATA, "--out", str(out), "--image", IMAGE, "--pipeline-root", str(tmp_path),
+    assert "is a local path" in refused.stderr and "give --pipeline-root on an object store" in refused.stderr
+    assert "--allow-local is only for kfp's local runner" in refused.stderr
+
+
+def test_a_failing_component_fails_its_kfp_task_and_the_run(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "pipeline.yaml"
+    done = cli(
+        "export", "kubeflow", PENGUIN_DATA, "--out", str(out), "--image", IMAGE, "--pipeline-root", str(root),
         "--allow-local",
     )  # fmt: skip
-    assert allowed.returncode == 0, allowed.stderr
-    assert out.exists()
+    assert done.returncode == 0, done.stderr
+    failed = run_kfp_local(out, tmp_path / "kfp-outputs", env={"PENGUIN_DATA": str(tmp_path / "no-such.csv")})
+    output = _plain(failed.stdout + failed.stderr)
+    assert failed.returncode != 0
+    assert "FAILED: ExampleGen:" in output and "Task 'examplegen' finished with status FAILURE" in output
+    with MetadataStore(sqlite_url_for_root(str(root))) as store:
+        (run,) = store.list_runs()
+        assert run.state == "FAILED" and run.name.isdigit()  # kfp.local's job id
+        assert [(e.component_id, e.state) for e in store.executions_of_run(run.id)] == [("ExampleGen", "FAILED")]
 
 
 @pytest.fixture(scope="module")
