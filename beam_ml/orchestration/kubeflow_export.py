@@ -40,11 +40,19 @@ def run_beam_ml_node(
     in the image, so it imports what it needs itself. It goes through the
     command's own entry point, so a task prints what ``run-node`` prints
     (third-party output to log files, ``FAILED: ...`` on failure) and fails
-    with its exit status.
+    with its exit status. kfp's executor has sent every INFO record to the
+    console by then (Beam's, TensorFlow's, each beam-ml line twice): its
+    handler goes, and the console is run-node's.
     """
+    import logging
     import sys
 
     from beam_ml.run import main
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
 
     argv = ["run-node", pipeline_file, node_id, "--run-id", run_id, "--pipeline-root", pipeline_root]
     if metadata_url:

@@ -154,6 +154,10 @@ def test_kfp_local_runs_the_pipeline_then_serves_it_from_cache(kfp_local_runs):
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-5000:]
     order = load_pipeline(PENGUIN_EVALUATED).order
     assert "Pipeline 'penguin-evaluated' finished with status SUCCESS" in _plain(first.stderr + first.stdout)
+    # The tasks' console is run-node's: kfp's executor says what it runs, then no third-party INFO lines.
+    executor_says = {line.split("]: ", 1)[1].split()[0] for line in first.stdout.splitlines() if "[KFP Executor" in line}
+    assert executor_says == {"Looking", "Loading", "Got"}, executor_says
+    assert first.stdout.count("Evaluator in run 1 of penguin_evaluated") == 1
     with MetadataStore(sqlite_url_for_root(str(kfp_local_runs["root"]))) as store:
         later, earlier = store.list_runs()
         assert (earlier.number, earlier.state, later.number, later.state) == (1, COMPLETE, 2, COMPLETE)
