@@ -33,7 +33,11 @@ INSTALL_REQUIRES = [
     "watchdog==7.1.0",
 ]
 
+# `beam-ml export kubeflow` and the image the Dockerfile builds (kfp 2.17 needs requests==2.33.0)
+KUBEFLOW_REQUIRES = ["kfp==2.17.3"]
+
 TEST_REQUIRES = [
+    *KUBEFLOW_REQUIRES,
     "pytest>=8",
     "hypothesis==6.170.17",
     "ruff==0.17.6",
@@ -68,6 +72,6 @@ setup(
     },
     package_data={"beam_ml.views": ["templates/*.html"], "beam_ml.testing": ["airflow-*-constraints.txt"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "kubeflow": KUBEFLOW_REQUIRES},
     entry_points={"console_scripts": ["beam-ml=beam_ml.run:main"]},
 )

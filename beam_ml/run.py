@@ -5,6 +5,7 @@
     beam-ml run-node PIPELINE_FILE NODE_ID --run-id RUN [--pipeline-root DIR] [--metadata-url URL] [-v] [-- BEAM ARGS]
     beam-ml export airflow PIPELINE_FILE --out DAGS_DIR [--schedule CRON] [--pipeline-root DIR] [--metadata-url URL]
                    [--python PATH] [--retries N] [--retry-delay S] [--execution-timeout S] [-- BEAM ARGS]
+    beam-ml export kubeflow PIPELINE_FILE --out pipeline.yaml --image IMAGE [--pipeline-root ROOT] [--metadata-url URL] [--allow-local] [-- BEAM ARGS]
     beam-ml runs     (--pipeline-root DIR | --metadata-url URL) [--pipeline NAME]
     beam-ml logs     EXECUTION_ID (--pipeline-root DIR | --metadata-url URL)
     beam-ml check    (--pipeline-root DIR | --metadata-url URL)
@@ -53,8 +54,9 @@ SIGTERM stops it after the current component.
 Kubeflow) names ``--run-id``: all tasks given the same id make one run in
 ``runs``, ``show`` and lineage; each reads what its upstream components
 published in that run (``beam_ml.orchestration.node_task``). ``export``
-writes a pipeline as an orchestrator's: ``export airflow`` a DAG file whose
-tasks call ``run-node`` (``beam_ml.orchestration.airflow_export``).
+writes a pipeline as an orchestrator's whose tasks call ``run-node``:
+``export airflow`` a DAG file (``beam_ml.orchestration.airflow_export``),
+``export kubeflow`` a compiled kfp pipeline (``beam_ml.orchestration.kubeflow_export``).
 
 A pipeline file defines ``pipeline`` (a ``beam_ml.Pipeline``) or
 ``create_pipeline()`` returning one.
@@ -162,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a pipeline as an orchestrator's pipeline (Airflow DAG, ...)")
     exporters = export.add_subparsers(dest="exporter", required=True)
     _export_airflow_parser(exporters, store_flags)
+    _export_kubeflow_parser(exporters, store_flags)
 
     runs = commands.add_parser("runs", help="list runs with status and durations")
     store_flags(runs)
@@ -450,6 +453,47 @@ def _cmd_export_airflow(args: argparse.Namespace, beam_args: list[str]) -> int:
     except (StoreNotNamed, ExportRefused) as error:
         raise CliError(str(error)) from error
     print(f"wrote {path}: DAG {pipeline.name!r}, schedule {args.schedule or 'none (triggered only)'}")
+# --- export kubeflow --------------------------------------------------------------------
+
+
+def _export_kubeflow_parser(exporters, store_flags) -> None:
+    kubeflow = exporters.add_parser(
+        "kubeflow", help="compile a Kubeflow Pipelines v2 pipeline YAML (kfp): one task per component",
+        description="Compile the pipeline with kfp into a Kubeflow Pipelines v2 YAML: one task per component "
+        "(beam-ml run-node in IMAGE, the Dockerfile's image), the kfp run id as the run id; Beam flags after --.",
+    )
+    kubeflow.add_argument("pipeline_file", help="the pipeline file, as the tasks find it in the image (relative: "
+                          "from the image's working directory)")
+    kubeflow.add_argument("--out", required=True, help="the pipeline YAML to write")
+    kubeflow.add_argument("--image", required=True, help="the container image the tasks run in (built from the Dockerfile)")
+    store_flags(kubeflow)
+    kubeflow.add_argument("--allow-local", action="store_true",
+                          help="accept a local root and a SQLite store: only for kfp's local runner (kfp.local) on this machine")
+    kubeflow.set_defaults(handler=_cmd_export_kubeflow)
+
+
+def _cmd_export_kubeflow(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from beam_ml.dsl import PipelineDefinitionError
+
+    try:  # kfp before the pipeline file's directory joins sys.path
+        from beam_ml.orchestration.kubeflow_export import NotShareable, export_kubeflow
+    except ModuleNotFoundError as error:
+        raise CliError(f"export kubeflow needs kfp ({error}): pip install -c constraints.txt '.[kubeflow]'") from error
+    try:
+        pipeline = load_pipeline(args.pipeline_file)
+    except PipelineDefinitionError as error:
+        raise CliError(str(error)) from error
+    if args.pipeline_root:
+        pipeline = pipeline.with_root(args.pipeline_root)
+    metadata_url = args.metadata_url or pipeline.metadata_url
+    try:
+        export_kubeflow(pipeline, args.pipeline_file, args.out, image=args.image, metadata_url=metadata_url,
+                        beam_args=beam_args, allow_local=args.allow_local)
+    except NotShareable as error:
+        raise CliError(str(error)) from error
+    print(f"wrote {args.out}: {pipeline.name}, {len(pipeline.order)} tasks on {args.image}, root {pipeline.root}")
+    if not os.path.isabs(args.pipeline_file):
+        print(f"the tasks load {args.pipeline_file} from their working directory (/app in the Dockerfile's image)")
     return 0
 
 
