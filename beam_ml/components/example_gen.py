@@ -22,14 +22,20 @@ Beam.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.spans import SpanSelection, has_placeholders, select_spans
+from beam_ml.spans import SpanFiles, SpanSelection, has_placeholders, select_spans
 from beam_ml.transforms.options import ReadOptions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from beam_ml.transforms.ingestion import SplitConfig
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
 DEFAULT_SPLITS = {"train": 2, "eval": 1}
@@ -102,6 +108,7 @@ def ExampleGen(
 
     from beam_ml.transforms.ingestion import (
         IngestExamples,
+        IngestFileGroups,
         SplitConfig,
         WriteExamples,
         WriteRejectedRows,
@@ -131,9 +138,18 @@ def ExampleGen(
         raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
     split_names = list(input_path) if per_split else list(split.names)
 
+    # The spans of one pattern are written as file groups of their own (``Examples.span_files``),
+    # so Transform can reuse tf.Transform's analysis of a span it saw in an earlier window.
+    grouped = selection is not None and not per_split
     with ctx.beam_pipeline() as pipeline:
-        ingested = pipeline | "Ingest" >> IngestExamples(dict(files) if per_split else files, options, split)
-        _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
+        if grouped:
+            groups = {Examples.span_stem(s.span): s.paths for s in selection[None].spans}
+            ingested = pipeline | "Ingest" >> IngestFileGroups(groups, options, split)
+            for stem, span_splits in ingested.groups.items():
+                _ = span_splits | f"Write[{stem}]" >> WriteExamples(examples.uri, stem=stem)
+        else:
+            ingested = pipeline | "Ingest" >> IngestExamples(dict(files) if per_split else files, options, split)
+            _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
         _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(examples.rejected_uri)
     counts = ingestion_counts(pipeline.result)
 
@@ -158,6 +174,10 @@ def ExampleGen(
             version=chosen.version,
             input_pattern=str(first) if not per_split else {name: str(p) for name, p in input_path.items()},
         )
+        if grouped:
+            examples.properties["span_fingerprints"] = {
+                str(s.span): _span_fingerprint(s, options, split, schema_written) for s in chosen.spans
+            }
         ctx.notes["spans"] = [s.span for s in chosen.spans]
     ctx.notes.update(rows_in=rows_read, rows_out=sum(split_rows.values()), rows_rejected=len(rejected))
     if mixed:
@@ -175,6 +195,25 @@ def ExampleGen(
             raise EmptyInputError(f"no rows in {', '.join(dict.fromkeys(empty))}: give input files with rows, "
                                   "or pass allow_empty=True")
 
+
+
+def _span_fingerprint(span: SpanFiles, options: ReadOptions, split: SplitConfig, written: pa.Schema | None) -> str:
+    """What makes one span's rows what they are: its files (path, size, modification time, as the
+    cache key sees input files), the read and split settings, and the columns the whole window
+    was written with (a type widened by another span changes this span's rows too).
+
+    Transform keys tf.Transform's analyzer cache by it: the same span read the same way in
+    another window has the same rows in every split.
+    """
+    from beam_ml import fs
+
+    digest = hashlib.sha256()
+    for path in span.paths:
+        for matched, size, mtime in fs.match(path):
+            digest.update(f"{matched}\0{size}\0{mtime}\0".encode())
+    digest.update(repr(options).encode() + b"\0" + repr(split).encode() + b"\0")
+    digest.update(written.to_string(show_schema_metadata=True).encode() if written is not None else b"")
+    return digest.hexdigest()
 
 
 def _select_spans(
