@@ -12,7 +12,10 @@ and optionally ``{VERSION}`` reads the latest span at its latest version; ``span
 one span, ``rolling=N`` the latest N spans, ``span_range=(first, last)`` a static
 range (``beam_ml.spans``). The Examples then carry ``span`` (the newest read),
 ``spans``, ``version`` and ``input_pattern``; a new span file changes the cache
-key, and a pattern that matches no span fails naming it.
+key, and a pattern that matches no span fails naming it. With one pattern, each
+span's rows are files of their own in every split (``Examples.span_files``),
+read in one pass with one schema, and ``span_fingerprints`` says what made them,
+so Transform can reuse the analysis of a span an earlier window had.
 
 Beam and the ingestion transforms are imported only when the component runs:
 a pipeline file imports this module, and a fully cached rerun must not pay for

@@ -107,6 +107,15 @@ def test_a_rolling_window_reads_the_shared_span_analysis_from_cache_with_identic
     assert set(index) == {span_keys["2"], *cache.properties["analyzed"]}  # span 2 carried forward, span 1 dropped
     assert index[span_keys["2"]] == TransformCache(first_cache.uri).index()[span_keys["2"]]
 
+    # The same window again: the cache picked now is the one just written, so Transform runs, with
+    # every span's analysis from the cache and none read for it.
+    again = _run(_pipeline(root, data, PENGUIN_TRANSFORM))
+    assert again.ran() == ["Transform"]
+    again_cache = again.outputs("Transform")["updated_analyzer_cache"].properties
+    assert (again_cache["from_cache"], again_cache["analyzed"]) == (sorted(index), [])
+    assert again.outputs("Transform")["transform_graph"].fingerprint == \
+        second.outputs("Transform")["transform_graph"].fingerprint
+
     # the same window without a cache: the same transform graph and the same transformed rows
     uncached = _run(_pipeline(root, data, PENGUIN_TRANSFORM, cached=False))
     assert uncached.ran() == ["Transform"]
