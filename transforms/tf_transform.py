@@ -359,7 +359,8 @@ def transform_examples(
     analysis_datasets: {dataset key: file glob in the analyzed split}, the globs together
       matching every file of the split once (one per span of a window); a key names its
       data, so a cache entry under it is valid wherever the key comes again. Default one
-      dataset, the whole split, keyed by the split's name.
+      dataset, the whole split, keyed by the split's name (which names no data: not with
+      ``cache_input_dir``).
     cache_input_dir: a directory tf.Transform's ``WriteAnalysisCacheToFS`` wrote (an earlier
       run's); what it holds for these keys and this ``preprocessing_fn`` is not recomputed.
     cache_output_dir: where this run's cache goes: what the input cache gave for these
@@ -368,6 +369,9 @@ def transform_examples(
     config = tensor_adapter_config(arrow_schema, schema)
     columns = feature_columns(schema)
     required = dense_required_columns(schema)
+    if cache_input_dir is not None and analysis_datasets is None:
+        raise ValueError("an analyzer cache is read by dataset key: give analysis_datasets keys that name "
+                         "the data (a fingerprint of the rows), or no cache_input_dir")
     datasets = dict(analysis_datasets or {analyze_split: "*.parquet"})
     if analyze_split not in split_uris:
         raise ValueError(f"split to analyze {analyze_split!r} is not among {sorted(split_uris)}")
