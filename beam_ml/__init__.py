@@ -20,6 +20,7 @@ from beam_ml.artifacts import (
     PushedModel,
     Schema,
     Statistics,
+    TransformCache,
     TransformGraph,
 )
 from beam_ml.context import ExecutionContext
@@ -53,6 +54,7 @@ __all__ = [
     "PushedModel",
     "Schema",
     "Statistics",
+    "TransformCache",
     "TransformGraph",
     "UserModule",
     "component",

@@ -236,9 +236,29 @@ class _ParquetSplits(_SplitArtifact):
 
 class Examples(_ParquetSplits):
     """Rows of data: ``Split-<name>/*.parquet``, and the rows ExampleGen could not parse in
-    ``rejected/rows-*.jsonl``."""
+    ``rejected/rows-*.jsonl``.
+
+    Read from span patterns, each span's rows of a split are files of their own,
+    ``Split-<name>/span-<N>-NNNNN-of-NNNNN.parquet`` (``span_files``), and the
+    ``span_fingerprints`` property ({span: hex}) says what made them: the same span read
+    the same way in another window of spans has the same fingerprint and the same rows.
+    """
 
     REJECTED_DIR: ClassVar[str] = "rejected"
+
+    @staticmethod
+    def span_stem(span: int) -> str:
+        """The file name stem of one span's files in every split."""
+        return f"span-{span}"
+
+    def span_files(self, split: str, span: int) -> tuple[str, ...]:
+        """The Parquet files of one span in one split (none when the span has no rows there)."""
+        return tuple(path for path, _, _ in fs.match(fs.join(self.split_uri(split), f"{self.span_stem(span)}-*.parquet")))
+
+    @property
+    def span_fingerprints(self) -> dict[int, str]:
+        """{span: fingerprint of what made its rows}; empty when the Examples were not read as spans."""
+        return {int(span): value for span, value in (self.properties.get("span_fingerprints") or {}).items()}
 
     @property
     def rejected_uri(self) -> str:
@@ -321,6 +341,35 @@ class TransformGraph(Artifact):
         from beam_ml.fingerprints import saved_model_fingerprint
 
         return saved_model_fingerprint(uri)
+
+
+class TransformCache(Artifact):
+    """tf.Transform's analyzer cache (``tft_beam.analyzer_cache``): a directory per dataset key
+    (one span of the analyzed split) holding the accumulators of that dataset's analyzers and
+    tf.Transform's ``MANIFEST``, and ``dataset_keys.json``, {dataset key: [cache entry names]}.
+
+    An artifact of its own rather than a directory of the TransformGraph: the graph is
+    identical whether or not a cache was used (so the Trainer downstream stays cached),
+    while the cache holds what each run computed or carried forward. Its fingerprint is
+    the index alone: a cache entry's name is tf.Transform's key of the analyzer graph and
+    the dataset's key names the data, so two caches with one index hold the same analyses
+    however their files were written, and are one input to the Transform that takes them.
+    """
+
+    INDEX_FILE: ClassVar[str] = "dataset_keys.json"
+
+    @classmethod
+    def content_fingerprint(cls, uri: str) -> str:
+        return fs.fingerprint(fs.join(uri, cls.INDEX_FILE))
+
+    def index(self) -> dict[str, list[str]]:
+        """{dataset key: cache entry names}; {} for an empty cache."""
+        path = fs.join(self.uri, self.INDEX_FILE)
+        return read_json(path) if fs.exists(path) else {}
+
+    def write_index(self, index: dict[str, list[str]]) -> None:
+        write_json(fs.join(self.uri, self.INDEX_FILE), {key: sorted(entries) for key, entries in sorted(index.items())},
+                   indent=1)
 
 
 class Model(Artifact):

@@ -81,8 +81,10 @@ beam.coders.registry.register_coder(RejectedRow, beam.coders.RowCoder)
 
 __all__ = [
     "NAMESPACE",
+    "GroupedIngestResult",
     "InMemoryResult",
     "IngestExamples",
+    "IngestFileGroups",
     "IngestResult",
     "IngestionError",
     "ReadExamples",
@@ -134,6 +136,13 @@ class IngestResult(NamedTuple):
     """What IngestExamples gives: record batches per split name and the rejected rows."""
 
     splits: dict[str, PCollection[pa.RecordBatch]]
+    rejected: PCollection[RejectedRow]
+
+
+class GroupedIngestResult(NamedTuple):
+    """What IngestFileGroups gives: record batches per group, then per split name, and the rejected rows."""
+
+    groups: dict[str, dict[str, PCollection[pa.RecordBatch]]]
     rejected: PCollection[RejectedRow]
 
 
@@ -611,16 +620,46 @@ class IngestExamples(beam.PTransform[PBegin, IngestResult]):
         return IngestResult({name: read[name] for name in self._input_files}, read[REJECTED])
 
 
-class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCollection[str]]):
-    """Record batches per split → `<uri>/Split-<name>/data-NNNNN-of-NNNNN.parquet`.
+class IngestFileGroups(beam.PTransform[PBegin, GroupedIngestResult]):
+    """Groups of input files (the spans of a rolling window) → record batches per group,
+    each group hash-split by `split`.
 
-    Files are written to a temporary directory per split and renamed into place once
-    every bundle is done; gives the paths of the published files.
+    The groups are read together, so every batch of every group has the one schema
+    unified from all their files, as IngestExamples gives; kept apart, each group can
+    be written as its own files (``WriteExamples(uri, stem=group)``), so a reader
+    downstream can take one span of the window without the others.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, groups: Mapping[str, Files], options: ReadOptions, split: SplitConfig | None = None) -> None:
+        super().__init__()
+        if not groups:
+            raise ValueError("IngestFileGroups needs at least one group of files")
+        if REJECTED in groups:
+            raise ValueError(f"{REJECTED!r} names the rejected rows' output; choose another group name")
+        self._groups = dict(groups)
+        self._options = options
+        self._split = split or SplitConfig()
+
+    def expand(self, pbegin: PBegin) -> GroupedIngestResult:
+        read = pbegin | "ReadGroups" >> _ReadSources(_sources(self._groups, EXAMPLES), self._options)
+        return GroupedIngestResult(
+            {group: read[group] | f"Split[{group}]" >> SplitExamples(self._split) for group in self._groups},
+            read[REJECTED],
+        )
+
+
+class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCollection[str]]):
+    """Record batches per split → `<uri>/Split-<name>/<stem>-NNNNN-of-NNNNN.parquet` (stem `data`).
+
+    Files are written to a temporary directory per split and renamed into place once
+    every bundle is done; gives the paths of the published files. Writers with
+    different stems may share the splits' directories (one per span of a window).
+    """
+
+    def __init__(self, uri: str, stem: str = "data") -> None:
         super().__init__()
         self._uri = uri
+        self._stem = stem
 
     def expand(self, splits: dict[str, PCollection[pa.RecordBatch]]) -> PCollection[str]:
         run = uuid.uuid4().hex
@@ -632,7 +671,7 @@ class WriteExamples(beam.PTransform[dict[str, PCollection[pa.RecordBatch]], PCol
                 batches
                 | f"Write[{name}]" >> beam.ParDo(_WriteParquetBundles(temp_dir, name))
                 | f"Collect[{name}]" >> beam.combiners.ToList()
-                | f"Publish[{name}]" >> beam.ParDo(_PublishFiles(temp_dir, split_dir))
+                | f"Publish[{name}]" >> beam.ParDo(_PublishFiles(temp_dir, split_dir, stem=self._stem))
             )
         return tuple(written) | "Flatten" >> beam.Flatten()
 
@@ -664,7 +703,10 @@ def ingestion_counts(result: PipelineResult) -> dict[str, int]:
     """The ingestion counters of a finished pipeline: rows_read, rows_rejected,
     rows_split_<name>, rows_written_<name> (committed values where the runner has them)."""
     counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
-    return {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in counters}
+    counts: dict[str, int] = {}
+    for c in counters:  # a counter of several steps (a split per file group) counts them all
+        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + (c.committed if c.committed is not None else c.attempted)
+    return counts
 
 
 # ---------------------------------------------------------------------------- in memory

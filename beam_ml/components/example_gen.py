@@ -14,7 +14,11 @@ range (``beam_ml.spans``). The Examples then carry ``span`` (the newest read),
 ``spans``, ``version`` and ``input_pattern``; a new span file changes the cache
 key, and a pattern that matches no span fails naming it. Every Examples records
 ``input_fingerprint``, a hash of all the files its pattern(s) matched (every span and
-version): ``beam-ml watch --on-new-span`` compares it with what matches now.
+version): ``beam-ml watch --on-new-span`` compares it with what matches now. With
+one pattern, each span's rows are files of their own in every split
+(``Examples.span_files``), read in one pass with one schema, and
+``span_fingerprints`` says what made them, so Transform can reuse the analysis of
+a span an earlier window had.
 
 Beam and the ingestion transforms are imported only when the component runs:
 a pipeline file imports this module, and a fully cached rerun must not pay for
@@ -24,14 +28,20 @@ Beam.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.spans import SpanSelection, has_placeholders, input_fingerprint, select_spans
+from beam_ml.spans import SpanFiles, SpanSelection, has_placeholders, input_fingerprint, select_spans
 from beam_ml.transforms.options import ReadOptions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from beam_ml.transforms.ingestion import SplitConfig
 
 Format = Literal["csv", "parquet", "tfrecord", "avro", "jsonl"]
 DEFAULT_SPLITS = {"train": 2, "eval": 1}
@@ -104,6 +114,7 @@ def ExampleGen(
 
     from beam_ml.transforms.ingestion import (
         IngestExamples,
+        IngestFileGroups,
         SplitConfig,
         WriteExamples,
         WriteRejectedRows,
@@ -134,9 +145,18 @@ def ExampleGen(
         raise ValueError("per-split input patterns are the splits: do not also pass splits or partition_feature")
     split_names = list(input_path) if per_split else list(split.names)
 
+    # The spans of one pattern are written as file groups of their own (``Examples.span_files``),
+    # so Transform can reuse tf.Transform's analysis of a span it saw in an earlier window.
+    grouped = selection is not None and not per_split
     with ctx.beam_pipeline() as pipeline:
-        ingested = pipeline | "Ingest" >> IngestExamples(dict(files) if per_split else files, options, split)
-        _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
+        if grouped:
+            groups = {Examples.span_stem(s.span): s.paths for s in selection[None].spans}
+            ingested = pipeline | "Ingest" >> IngestFileGroups(groups, options, split)
+            for stem, span_splits in ingested.groups.items():
+                _ = span_splits | f"Write[{stem}]" >> WriteExamples(examples.uri, stem=stem)
+        else:
+            ingested = pipeline | "Ingest" >> IngestExamples(dict(files) if per_split else files, options, split)
+            _ = ingested.splits | "Write" >> WriteExamples(examples.uri)
         _ = ingested.rejected | "WriteRejected" >> WriteRejectedRows(examples.rejected_uri)
     counts = ingestion_counts(pipeline.result)
 
@@ -162,6 +182,10 @@ def ExampleGen(
             version=chosen.version,
             input_pattern=str(first) if not per_split else {name: str(p) for name, p in input_path.items()},
         )
+        if grouped:
+            examples.properties["span_fingerprints"] = {
+                str(s.span): _span_fingerprint(s, options, split, schema_written) for s in chosen.spans
+            }
         ctx.notes["spans"] = [s.span for s in chosen.spans]
     ctx.notes.update(rows_in=rows_read, rows_out=sum(split_rows.values()), rows_rejected=len(rejected))
     if mixed:
@@ -179,6 +203,25 @@ def ExampleGen(
             raise EmptyInputError(f"no rows in {', '.join(dict.fromkeys(empty))}: give input files with rows, "
                                   "or pass allow_empty=True")
 
+
+
+def _span_fingerprint(span: SpanFiles, options: ReadOptions, split: SplitConfig, written: pa.Schema | None) -> str:
+    """What makes one span's rows what they are: its files (path, size, modification time, as the
+    cache key sees input files), the read and split settings, and the columns the whole window
+    was written with (a type widened by another span changes this span's rows too).
+
+    Transform keys tf.Transform's analyzer cache by it: the same span read the same way in
+    another window has the same rows in every split.
+    """
+    from beam_ml import fs
+
+    digest = hashlib.sha256()
+    for path in span.paths:
+        for matched, size, mtime in fs.match(path):
+            digest.update(f"{matched}\0{size}\0{mtime}\0".encode())
+    digest.update(repr(options).encode() + b"\0" + repr(split).encode() + b"\0")
+    digest.update(written.to_string(show_schema_metadata=True).encode() if written is not None else b"")
+    return digest.hexdigest()
 
 
 def _select_spans(
