@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Literal
 from beam_ml.artifacts import Examples, Schema
 from beam_ml.context import ExecutionContext
 from beam_ml.dsl import FilePattern, Input, Output, component
-from beam_ml.spans import SpanFiles, SpanSelection, has_placeholders, input_fingerprint, select_spans
+from beam_ml.spans import (
+    SpanFiles,
+    SpanSelection,
+    has_placeholders,
+    input_fingerprint,
+    select_spans,
+)
 from beam_ml.transforms.options import ReadOptions
 
 if TYPE_CHECKING:
