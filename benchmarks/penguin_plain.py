@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model(train)
     dataset = tf.data.Dataset.from_tensor_slices((features(train), labels["train"])).shuffle(512, seed=0).repeat().batch(BATCH)
     eval_dataset = tf.data.Dataset.from_tensor_slices((features(evaluation), labels["eval"])).batch(BATCH)
-    model.fit(dataset, steps_per_epoch=args.train_steps, epochs=1, validation_data=eval_dataset, verbose=0)
+    model.fit(dataset, steps_per_epoch=args.train_steps, epochs=1, validation_data=eval_dataset, shuffle=False, verbose=0)
     loss, accuracy = model.evaluate(eval_dataset, verbose=0)
     exported = args.out_dir / "serving_model"
     model.export(str(exported), format="tf_saved_model", verbose=False)
