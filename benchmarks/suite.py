@@ -1,16 +1,23 @@
 """The benchmark suite: every speed claim measured side by side with its peer and the machine's limit.
 
-    python -m benchmarks [--quick] [--results-dir DIR] [--install-peers] [--sizes 1,10,100]
+    python -m benchmarks [--quick] [--results-dir DIR] [--install-peers] [--sizes 1,10,100,1000]
                          [--only statistics,transform] [--repeat 3] [--synthetic]
 
 Writes ``<results-dir>/<date>.json`` and ``<date>.md`` (``<date>-quick.*`` for
-``--quick``). A later run on the same day with ``--only`` or ``--sizes`` replaces the
+``--quick``), with every target of issue 16 and its verdict (met, missed, not measured;
+`targets`); a full run into benchmarks/results also regenerates README's table
+(benchmarks/readme.py). A later run on the same day with ``--only`` or ``--sizes`` replaces the
 figures it measured and keeps the others, so a day's results can be built in parts.
 
-Data: the Chicago taxi sample (../shared/data) replicated ×1, ×10, ×100 (1.5 M rows),
+Data: the Chicago taxi sample (../shared/data) replicated ×1, ×10, ×100 (1.5 M rows), and
+×1000 (15 M rows, 1.8 GB of CSV) for ingestion and statistics,
 or, when that is absent or with ``--synthetic``, taxi-like synthetic rows of the same
-sizes (benchmarks/data.py). Every measured stage runs in a fresh process
-(benchmarks/workers.py) whose ``ru_maxrss`` is its peak RSS. Each figure is the median
+sizes (benchmarks/data.py; made once, cached in the work directory). ``--quick`` never
+goes past ×10. Every measured stage runs in a fresh process
+(benchmarks/workers.py) whose VmHWM is its peak RSS; one whose processes pass
+``MEMORY_SHARE`` of the available memory is stopped, and one whose peak, extrapolated
+from the smaller sizes, would pass it is not started: both are recorded as "out of
+memory" (TFDV at ×1000, which also runs one round only there). Each figure is the median
 of ``--repeat`` runs (default 3) with min and max, after one untimed warm-up run of
 each stage on the smallest size; ``--quick`` runs once (one pair), no warm-up, smaller sizes.
 
@@ -26,9 +33,13 @@ benchmark run in interleaved rounds (ours, peer, limit, ours, peer, limit, ...;
 ratios with their min and max, flagged when they spread by more than 30%: a busy
 machine moves both runs of a pair together.
 
+Scaling: our statistics on DirectRunner's multi-process mode, 2 workers against 1, at ×100
+(``statistics_workers``; not part of ``--quick``).
+
 Wall clock: the penguin and Chicago taxi pipelines end to end in fresh processes, first run
 and fully cached rerun (taxi on the ×1 dataset's CSV; not part of ``--quick`` unless named
-with ``--only``), and start-up.
+with ``--only``), the penguin first run in rounds paired with a plain script doing the same
+work (benchmarks/penguin_plain.py), and start-up.
 """
 
 from __future__ import annotations
