@@ -35,7 +35,8 @@ def render(results: dict, results_path: Path) -> str:
     earlier = [t for t in judged if t["source"] != "issue 16"]
     counts = {verdict: sum(1 for t in issue if t.get("verdict") == verdict) for verdict in ("met", "missed", "not measured")}
     lines = [
-        f"Latest {results['mode']} run: `{shown}` (commit {results.get('commit', 'unknown')}, {machine['cpus']} CPUs, "
+        f"Latest {results['mode']} run: `{shown}` (commits {', '.join(results.get('commits') or [results.get('commit', 'unknown')])}, "
+        f"{machine['cpus']} CPUs, "
         f"Python {machine['python']}); {counts['met']} targets met, {counts['missed']} missed, "
         f"{counts['not measured']} not measured. Ratios are paired medians (min–max of the pairs); the results "
         "file has every figure, the per-component profile of the penguin first run and the profile of each missed "

@@ -527,8 +527,13 @@ def _judge(record: dict, met: bool) -> None:
     record.update(met=met, verdict="met" if met else "missed")
 
 
+def _copies(name: str) -> float:
+    """The copies of a size as the results name it: "taxi_x100" (a dataset), "x100" (a peer that did not run)."""
+    return float(name.rsplit("x", 1)[-1])
+
+
 def _size_name_matches(name: str, size: float | None) -> bool:
-    return size is None or name.endswith(f"_x{size:g}")
+    return size is None or _copies(name) == size
 
 
 def _find(measurements: list[dict], benchmark: str, system: str, size: str | None = None) -> dict | None:
@@ -562,7 +567,7 @@ def _why_not_measured(measurements: list[dict], benchmark: str, systems: tuple[s
             return f"{system}: {failed['status']} ({failed['reason'].splitlines()[0] if failed['reason'] else ''})"
         if not found:
             return f"{system} not measured"
-    sizes = sorted({m["size"] for m in measurements if m["benchmark"] == benchmark}, key=lambda n: float(n.rsplit("_x", 1)[-1]))
+    sizes = sorted({m["size"] for m in measurements if m["benchmark"] == benchmark and m["status"] == "ok"}, key=_copies)
     return f"no ×{size:g} figures (measured: {', '.join(sizes)})" if size is not None else NOT_MEASURED
 
 
@@ -757,7 +762,7 @@ def markdown(results: dict) -> str:
     lines = [
         f"# beam-ml benchmarks, {results['date']} ({results['mode']})",
         "",
-        f"Commit measured: {results.get('commit', 'unknown')}. "
+        f"Commits measured: {', '.join(results.get('commits') or [results.get('commit', 'unknown')])} (each figure's is in the JSON). "
         f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, Python {results['machine']['python']}. "
         f"Figures: median (min–max) of n runs, each stage in a fresh process (peak RSS: its VmHWM); "
         f"warm-up: {'one untimed run per stage' if results['settings']['warmup'] else 'none'}. "
@@ -880,20 +885,25 @@ def write_results(results_dir: Path, stem: str, results: dict) -> tuple[Path, Pa
         measured = {m["benchmark"] for m in results["measurements"]}
         kept = [m for m in earlier.get("measurements", [])
                 if _key(m) not in fresh and not (m["benchmark"] in measured and m["status"] != "ok")]
+        for m in kept:  # figures of a file written before measurements carried their commit
+            m.setdefault("commit", earlier.get("commit"))
         results["measurements"] = kept + results["measurements"]
         results["measurements"].sort(key=lambda m: (_order(m["benchmark"]), m["system"] != "beam-ml", m["system"], m.get("rows") or 0))
         results["profiles"] = {**earlier.get("profiles", {}), **results.get("profiles", {})}
     results["targets"] = targets(results["measurements"])
+    results["commits"] = sorted({m["commit"] for m in results["measurements"] if m.get("commit")})
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     md_path.write_text(markdown(results))
     return json_path, md_path
 
 
 def commit_measured() -> str:
-    """The checkout's commit, "+ changes" when its tracked files differ from it; "unknown" outside git."""
+    """The checkout's commit, "+ changes" when its tracked files differ from it (the suite's own
+    outputs, README and benchmarks/results, aside); "unknown" outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=REPO, check=False).returncode != 0
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)README.md", ":(exclude)benchmarks/results"],
+                               cwd=REPO, check=False).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head} + changes" if dirty else head
@@ -954,6 +964,8 @@ def main(argv: list[str] | None = None) -> int:
             measurements += taxi(ctx)
         else:
             measurements += startup(ctx)
+    for m in measurements:  # a day's results can be built in parts, of different commits
+        m["commit"] = commit
     profiles = {}
     if args.profile:
         print("profiles:", flush=True)

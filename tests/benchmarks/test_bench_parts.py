@@ -51,7 +51,7 @@ def test_readme_table_is_regenerated_between_its_markers(tmp_path):
     text = page.read_text()
     assert "old table" not in text and text.startswith("# x\n") and text.endswith("\nafter\n")
     generated = text.split(readme.START)[1].split(readme.END)[0]
-    assert "commit abc123" in generated and "1 targets met, 1 missed, 10 not measured" in generated
+    assert "commits abc123" in generated and "1 targets met, 1 missed, 10 not measured" in generated
     assert "| ingestion vs pyarrow read+write (×100) | ≥ 0.8× pyarrow read+write at ×100 | 90 vs 100 rows/s on taxi_x100 | 0.90 |" in generated
     assert "| penguin fully cached rerun | < 1 s wall | 1.50 s median on train_steps=300 | 1.50 | — | **missed** |" in generated
     for target in suite.targets([]):  # every target has its row

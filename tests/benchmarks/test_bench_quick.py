@@ -119,6 +119,11 @@ def test_every_target_of_the_issue_gets_a_verdict_with_its_figures():
     assert (penguin["ratio"], penguin["ratio_min"], penguin["ratio_max"], penguin["pairs"]) == (3.0, 1.0, 4.0, 3)
     assert "accuracy 0.97" in penguin["detail"]
     assert by_name["DirectRunner statistics, 2 workers vs 1 (multi-process)"]["ratio"] == pytest.approx(1.5)
+    # a peer that did not run is named by its copies alone ("x100")
+    missing = {"benchmark": "inference", "system": "plain SavedModel call", "size": "x100", "rows": None, "status": "not installed",
+               "reason": "no venv", "n": 0, "seconds": None, "rows_per_s": None, "peak_rss_mib": None}
+    target = next(t for t in suite.targets([*measurements, missing]) if t["target"] == "BulkInferrer vs plain SavedModel call")
+    assert target["detail"] == "plain SavedModel call: not installed (no venv)"
     table = "\n".join(suite.targets_table(issue))
     assert table.count("**missed**") == 6 and table.count("| met |") == 3 and table.count("| not measured |") == 3
 
