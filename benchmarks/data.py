@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,9 +132,14 @@ def synthetic_taxi(rows: int, seed: int = 0) -> pa.Table:
     })
 
 
-def read_taxi_csv(path: Path) -> pa.Table:
+def read_taxi_csv(path: Path, column_types: pa.Schema | None = None) -> pa.Table:
     """The CSV as ingestion reads it: the empty field is null, for strings too."""
-    return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+    return pcsv.read_csv(path, convert_options=_convert_options(column_types))
+
+
+def _convert_options(column_types: pa.Schema | None) -> pcsv.ConvertOptions:
+    return pcsv.ConvertOptions(strings_can_be_null=True,
+                               column_types=dict(zip(column_types.names, column_types.types, strict=True)) if column_types else None)
 
 
 def write_csv_copies(source: Path, copies: int, target: Path) -> int:
@@ -147,10 +153,51 @@ def write_csv_copies(source: Path, copies: int, target: Path) -> int:
     return copies * body.count("\n")
 
 
-def _write_examples(table: pa.Table, split_dir: Path) -> None:
+#: Synthetic rows are generated and written this many at a time (×100 is one chunk), so ×1000 never
+#: holds its 15 M rows in memory; chunk i > 0 has its own seed.
+SYNTHETIC_CHUNK_ROWS = TAXI_ROWS * 100
+
+
+def write_synthetic_csv(rows: int, seed: int, target: Path) -> pa.Schema:
+    """``rows`` synthetic rows written to ``target`` in chunks; gives the columns' types."""
+    schema = None
+    with open(target, "wb") as out:
+        for index, start in enumerate(range(0, rows, SYNTHETIC_CHUNK_ROWS)):
+            chunk = synthetic_taxi(min(SYNTHETIC_CHUNK_ROWS, rows - start), seed=seed if index == 0 else (seed, index))
+            pcsv.write_csv(chunk, out, pcsv.WriteOptions(include_header=index == 0))
+            schema = schema or chunk.schema
+    return schema
+
+
+def _write_examples(csv: Path, column_types: pa.Schema, split_dir: Path) -> int:
+    """The CSV's rows as Parquet Examples (plus ``row_id``), streamed: row groups of ``ROW_GROUP_ROWS``
+    whatever the size, without the whole table in memory (×1000 is 15 M rows). Gives the row count."""
     split_dir.mkdir(parents=True, exist_ok=True)
-    table = table.append_column("row_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    pq.write_table(table, split_dir / "data-00000-of-00001.parquet", row_group_size=ROW_GROUP_ROWS)
+    reader = pcsv.open_csv(csv, convert_options=_convert_options(column_types))
+    rows, pending, writer = 0, [], None
+
+    def write(table: pa.Table) -> None:
+        nonlocal rows, writer
+        table = table.append_column("row_id", pa.array(np.arange(rows, rows + table.num_rows, dtype=np.int64)))
+        if writer is None:
+            writer = pq.ParquetWriter(split_dir / "data-00000-of-00001.parquet", table.schema)
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        rows += table.num_rows
+
+    pending_rows = 0
+    for batch in reader:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= ROW_GROUP_ROWS:
+            table = pa.Table.from_batches(pending).combine_chunks()
+            whole = pending_rows - pending_rows % ROW_GROUP_ROWS
+            write(table.slice(0, whole))
+            pending = table.slice(whole).to_batches()
+            pending_rows -= whole
+    if pending_rows or writer is None:
+        write(pa.Table.from_batches(pending, schema=reader.schema))
+    writer.close()
+    return rows
 
 
 def dataset_name(source: str, copies: int) -> str:
@@ -160,6 +207,7 @@ def dataset_name(source: str, copies: int) -> str:
 def prepare(work_dir: Path, copies: float, *, source: str | None = None, seed: int = 0) -> Dataset:
     """The dataset of ``copies`` × the taxi sample's size (taxi if present, else synthetic); cached."""
     source = source or ("taxi" if SHARED_TAXI.is_file() else "synthetic")
+    work_dir.mkdir(parents=True, exist_ok=True)
     name = dataset_name(source, copies)
     directory = work_dir / name
     meta_path = directory / "meta.json"
@@ -167,19 +215,27 @@ def prepare(work_dir: Path, copies: float, *, source: str | None = None, seed: i
         meta = json.loads(meta_path.read_text())
         if meta.get("version") == DATA_VERSION and meta.get("seed") == seed:
             return Dataset(name, directory, meta["rows"], source)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    dataset = Dataset(name, directory, 0, source)
-    if source == "taxi":
-        if copies != int(copies):
-            raise ValueError("the taxi data replicates whole copies")
-        write_csv_copies(SHARED_TAXI, int(copies), dataset.csv)
-    else:
-        table = synthetic_taxi(round(TAXI_ROWS * copies), seed=seed)
-        pcsv.write_csv(table, dataset.csv)
-    table = read_taxi_csv(dataset.csv)
-    _write_examples(table, dataset.split)
-    meta = {"version": DATA_VERSION, "seed": seed, "rows": table.num_rows, "source": source,
-            "csv_bytes": dataset.csv.stat().st_size}
-    meta_path.write_text(json.dumps(meta))
-    return Dataset(name, directory, table.num_rows, source)
+    # Built beside, then renamed into place: a second suite (another checkout) preparing the same
+    # dataset never sees it half written.
+    building = Path(tempfile.mkdtemp(dir=work_dir, prefix=f".{name}-"))
+    try:
+        csv = building / "data.csv"
+        if source == "taxi":
+            if copies != int(copies):
+                raise ValueError("the taxi data replicates whole copies")
+            write_csv_copies(SHARED_TAXI, int(copies), csv)
+            column_types = read_taxi_csv(SHARED_TAXI).schema  # the sample decides the types, as at ×1
+        else:
+            column_types = write_synthetic_csv(round(TAXI_ROWS * copies), seed, csv)
+        rows = _write_examples(csv, column_types, building / "examples" / "Split-train")
+        meta = {"version": DATA_VERSION, "seed": seed, "rows": rows, "source": source, "csv_bytes": csv.stat().st_size}
+        (building / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            building.rename(directory)
+        except OSError:  # another suite finished first: use its copy
+            if not meta_path.is_file():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return Dataset(name, directory, rows, source)

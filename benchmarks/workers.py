@@ -14,6 +14,9 @@ options; ``limit_*`` pyarrow or TensorFlow alone in this process, no Beam;
   the local DAG runner, metadata store included.
 - ``limit_ingestion``: ``pyarrow.csv.read_csv`` + ``pyarrow.parquet.write_table``.
 - ``ours_statistics``: CSV → ``ReadExamples`` → ``GenerateStatistics`` → FeatureStats.pb.
+- ``ours_statistics_1_worker``, ``ours_statistics_2_workers``: the same on DirectRunner's
+  multi-process mode (``--direct_running_mode=multi_processing``) with one and two worker
+  processes; their peak RSS is the main process's alone.
 - ``limit_statistics``: ``read_csv`` + the exact statistics per column (count, nulls,
   min, max, mean, std; value counts of strings) with ``pyarrow.compute``.
 - ``ours_validation``: schema inference + ``validate_statistics`` on the data's statistics
@@ -71,10 +74,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _beam_options():
+def _beam_options(beam_args: tuple[str, ...] = ()):
     from beam_ml.runners.options import pipeline_options
 
-    return pipeline_options([])
+    return pipeline_options(list(beam_args))
+
+
+#: DirectRunner's multi-process mode, one or two worker processes: the statistics stage's scaling with cores.
+MULTI_PROCESS = ("--direct_running_mode=multi_processing",)
 
 
 def _split_rows(uri: str) -> int:
@@ -114,7 +121,7 @@ def limit_ingestion(data: Path, work: Path, _model: str | None) -> dict:
 # ------------------------------------------------------------------ statistics
 
 
-def ours_statistics(data: Path, work: Path, _model: str | None) -> dict:
+def ours_statistics(data: Path, work: Path, _model: str | None, beam_args: tuple[str, ...] = ()) -> dict:
     import apache_beam as beam
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -127,7 +134,7 @@ def ours_statistics(data: Path, work: Path, _model: str | None) -> dict:
         out.write_bytes(stats.SerializeToString())
 
     started = time.perf_counter()
-    with beam.Pipeline(options=_beam_options()) as pipeline:
+    with beam.Pipeline(options=_beam_options(beam_args)) as pipeline:
         _ = (
             (pipeline | "Read" >> ReadExamples(str(data / "data.csv"), ReadOptions(format="csv"))).examples
             | "Stats" >> GenerateStatistics()
@@ -136,6 +143,16 @@ def ours_statistics(data: Path, work: Path, _model: str | None) -> dict:
     seconds = time.perf_counter() - started
     stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(out.read_bytes())
     return {"rows": int(stats.datasets[0].num_examples), "seconds": seconds}
+
+
+def ours_statistics_1_worker(data: Path, work: Path, model: str | None) -> dict:
+    """``ours_statistics`` on DirectRunner's multi-process mode with one worker process."""
+    return ours_statistics(data, work, model, (*MULTI_PROCESS, "--direct_num_workers=1"))
+
+
+def ours_statistics_2_workers(data: Path, work: Path, model: str | None) -> dict:
+    """``ours_statistics`` on DirectRunner's multi-process mode with two worker processes."""
+    return ours_statistics(data, work, model, (*MULTI_PROCESS, "--direct_num_workers=2"))
 
 
 def limit_statistics(data: Path, work: Path, _model: str | None) -> dict:
@@ -536,7 +553,8 @@ def limit_inference(data: Path, work: Path, model: str | None) -> dict:
 
 
 STAGES = {f.__name__: f for f in (
-    ours_ingestion, limit_ingestion, ours_statistics, limit_statistics, ours_validation,
+    ours_ingestion, limit_ingestion, ours_statistics, ours_statistics_1_worker, ours_statistics_2_workers, limit_statistics,
+    ours_validation,
     ours_transform, peer_transform, peer_mltransform, export_transform_graph, limit_transform, export_model, ours_inference, peer_inference, limit_inference,
 )}
 
