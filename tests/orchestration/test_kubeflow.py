@@ -3,7 +3,8 @@
 kfp.local (``SubprocessRunner(use_venv=False)``) runs each task as a process
 on this machine, through the compiled YAML's own command lines: the same
 ``run_beam_ml_node`` body a Kubeflow pod runs in the image, against a local
-root and SQLite store (``--allow-local``).
+root and SQLite store (``--allow-local``). The last test runs the same file locally and
+under Airflow against that store too: one store, one cache and one lineage for all three.
 """
 
 import os
@@ -19,6 +20,7 @@ from kfp.components import load_component_from_file
 from beam_ml.metadata.store import CACHED, COMPLETE, MetadataStore, sqlite_url_for_root
 from beam_ml.orchestration.kubeflow_export import NotShareable, check_shareable
 from beam_ml.run import load_pipeline
+from beam_ml.testing.airflow import airflow_home
 
 REPO = Path(__file__).resolve().parents[2]
 PENGUIN = str(REPO / "examples" / "penguin" / "pipeline.py")
@@ -176,15 +178,24 @@ def test_kfp_local_runs_the_pipeline_then_serves_it_from_cache(kfp_local_runs):
         assert sum(store.outputs_of(first_executions[0].id)["examples"].properties["split_rows"].values()) == 344
 
 
-def test_the_same_file_run_locally_and_under_kfp_local_shares_one_store_and_lineage(kfp_local_runs):
+def test_the_same_file_run_locally_under_kfp_local_and_under_airflow_shares_one_store_and_lineage(
+    kfp_local_runs, airflow_cli, tmp_path
+):
+    """After the two kfp.local runs: `beam-ml run`, then `airflow dags test` of the exported DAG, on the same root."""
     root = str(kfp_local_runs["root"])
     local = cli("run", PENGUIN_EVALUATED, "--pipeline-root", root)
     assert local.returncode == 0, local.stderr
+    exported = cli("export", "airflow", PENGUIN_EVALUATED, "--out", str(tmp_path / "dags"), "--pipeline-root", root)
+    assert exported.returncode == 0, exported.stderr
+    home = airflow_home(tmp_path / "dags", home=tmp_path / "airflow-home", airflow=airflow_cli)
+    under_airflow = home.run("dags", "test", "penguin_evaluated")
+    assert under_airflow.returncode == 0, (under_airflow.stdout + under_airflow.stderr)[-4000:]
     runs = cli("runs", "--pipeline-root", root)
     assert runs.returncode == 0, runs.stderr
-    rows = [line.split() for line in runs.stdout.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
-    assert [(row[0], row[2]) for row in rows] == [("3", COMPLETE), ("2", COMPLETE), ("1", COMPLETE)]
+    rows = [line.split() for line in runs.stdout.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"], ["4"])]
+    assert [(row[0], row[2]) for row in rows] == [("4", COMPLETE), ("3", COMPLETE), ("2", COMPLETE), ("1", COMPLETE)]
     with MetadataStore(sqlite_url_for_root(root)) as store:
+        assert store.list_runs()[0].name.startswith("manual__")  # Airflow's run id
         for run in store.list_runs():
             executions = {e.component_id: e for e in store.executions_of_run(run.id)}
             model = store.outputs_of(executions["Trainer"].id)["model"]
