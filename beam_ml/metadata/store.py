@@ -187,19 +187,8 @@ class MetadataStore:
         name = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{self._pid}-{int(now * 1e6) % 1000000:06d}"
         props = {"host": self._host, "pid": self._pid, "proc_start": _process_start(self._pid), **(properties or {})}
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent runs
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"run-number:{pipeline_id}")})
-            number = conn.execute(
-                select(func.coalesce(func.max(t.contexts.c.number), 0) + 1).where(
-                    t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id
-                )
-            ).scalar_one()
-            run_id = conn.execute(
-                insert(t.contexts).values(
-                    kind="run", name=name, parent_id=pipeline_id, state=RUNNING, created_at=now, properties=props,
-                    number=number,
-                )
-            ).inserted_primary_key[0]
+            _serialize(conn, f"run-number:{pipeline_id}")
+            run_id = _insert_run(conn, pipeline_id, name=name, properties=props, now=now)
         return self.get_run(run_id)
 
     def join_run(self, pipeline: str, key: str, properties: Mapping[str, Any] | None = None) -> RunRecord:
@@ -215,25 +204,16 @@ class MetadataStore:
         pipeline_id = self._pipeline_context(pipeline)
         now = time.time()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent tasks
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"run-number:{pipeline_id}")})
+            _serialize(conn, f"run-number:{pipeline_id}")
             found = conn.execute(
                 select(t.contexts.c.id).where(
                     t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id, t.contexts.c.name == key
                 )
             ).scalar()
             if found is None:
-                number = conn.execute(
-                    select(func.coalesce(func.max(t.contexts.c.number), 0) + 1).where(
-                        t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id
-                    )
-                ).scalar_one()
-                found = conn.execute(
-                    insert(t.contexts).values(
-                        kind="run", name=key, parent_id=pipeline_id, state=RUNNING, created_at=now,
-                        properties={"run_key": key, **(properties or {})}, number=number,
-                    )
-                ).inserted_primary_key[0]
+                found = _insert_run(
+                    conn, pipeline_id, name=key, properties={"run_key": key, **(properties or {})}, now=now
+                )
         return self.get_run(found)
 
     def end_run(self, run_id: int, state: str) -> list[str]:
@@ -275,8 +255,7 @@ class MetadataStore:
         """
         query = select(t.contexts.c.id).where(t.contexts.c.kind == "pipeline", t.contexts.c.name == pipeline)
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent callers
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"pipeline:{pipeline}")})
+            _serialize(conn, f"pipeline:{pipeline}")
             found = conn.execute(query).scalar()
             if found is not None:
                 return found
@@ -300,8 +279,7 @@ class MetadataStore:
         """
         now = time.time()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # SQLite's write lock already orders concurrent callers
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(f"pipeline-lock:{pipeline}")})
+            _serialize(conn, f"pipeline-lock:{pipeline}")
             row = conn.execute(select(t.pipeline_locks).where(t.pipeline_locks.c.pipeline == pipeline)).first()
             if row is not None:
                 ours = row.host == self._host and row.pid == self._pid
@@ -452,8 +430,7 @@ class MetadataStore:
         """
         now = time.time()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(cache_key)})
+            _serialize(conn, cache_key)
             identical = self._identical_execution(conn, cache_key, known_complete)
             if identical is not None:
                 raise IdenticalExecution(identical)
@@ -887,6 +864,32 @@ def _is_zombie(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def _serialize(conn: Connection, name: str) -> None:
+    """Make the transactions that pass the same ``name`` run one after another.
+
+    On PostgreSQL a transaction-scoped advisory lock on the name; SQLite needs
+    nothing, as every transaction there takes the write lock when it begins
+    (``BEGIN IMMEDIATE``).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(name)})
+
+
+def _insert_run(conn: Connection, pipeline_id: int, *, name: str, properties: dict, now: float) -> int:
+    """A RUNNING run context numbered after the pipeline's last run, in a transaction serialized on "run-number:<id>"."""
+    number = conn.execute(
+        select(func.coalesce(func.max(t.contexts.c.number), 0) + 1).where(
+            t.contexts.c.kind == "run", t.contexts.c.parent_id == pipeline_id
+        )
+    ).scalar_one()
+    return conn.execute(
+        insert(t.contexts).values(
+            kind="run", name=name, parent_id=pipeline_id, state=RUNNING, created_at=now, properties=properties,
+            number=number,
+        )
+    ).inserted_primary_key[0]
 
 
 def _lock_id(cache_key: str) -> int:
