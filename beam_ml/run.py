@@ -269,11 +269,11 @@ def load_pipeline(path: str) -> Pipeline:
     return found
 
 
-def _pipeline_to_run(args: argparse.Namespace) -> tuple[Pipeline, str | None, str] | int:
-    """The pipeline ``run`` or ``watch`` names (``--pipeline-root`` applied), the store URL given and the one
-    used; or the exit status of a pipeline file that failed to load (its traceback printed)."""
+def _load_cli_pipeline(args: argparse.Namespace) -> Pipeline | int:
+    """The pipeline file ``args`` names, ``--pipeline-root`` applied; or, when the file's own code
+    failed, the exit status of its FAILED line (its traceback printed). A file that defines no
+    pipeline is a usage error."""
     from beam_ml.dsl import PipelineDefinitionError
-    from beam_ml.orchestration.runner import StoreNotNamed, store_url_for
 
     try:
         pipeline = load_pipeline(args.pipeline_file)
@@ -284,8 +284,17 @@ def _pipeline_to_run(args: argparse.Namespace) -> tuple[Pipeline, str | None, st
     except Exception as error:
         traceback.print_exc()
         return _failed(args.pipeline_file, error)
-    if args.pipeline_root:
-        pipeline = pipeline.with_root(args.pipeline_root)
+    return pipeline.with_root(args.pipeline_root) if args.pipeline_root else pipeline
+
+
+def _pipeline_to_run(args: argparse.Namespace) -> tuple[Pipeline, str | None, str] | int:
+    """The pipeline ``run`` or ``watch`` names (``--pipeline-root`` applied), the store URL given and the one
+    used; or the exit status of a pipeline file that failed to load (its traceback printed)."""
+    from beam_ml.orchestration.runner import StoreNotNamed, store_url_for
+
+    pipeline = _load_cli_pipeline(args)
+    if isinstance(pipeline, int):
+        return pipeline
     metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
     try:
         return pipeline, metadata_url, store_url_for(pipeline, metadata_url)
@@ -353,7 +362,6 @@ def _cmd_watch(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from beam_ml.dsl import PipelineDefinitionError
     from beam_ml.fs import StoreUnreachable
     from beam_ml.orchestration.failures import (
         EXIT_SIGINT,
@@ -368,17 +376,9 @@ def _cmd_run_node(args: argparse.Namespace, beam_args: list[str]) -> int:
     from beam_ml.orchestration.runner import StoreNotNamed
 
     configure_console(verbose=args.verbose)
-    try:
-        pipeline = load_pipeline(args.pipeline_file)
-    except PipelineDefinitionError as error:
-        raise CliError(str(error)) from error
-    except CliError:
-        raise
-    except Exception as error:
-        traceback.print_exc()
-        return _failed(args.pipeline_file, error)
-    if args.pipeline_root:
-        pipeline = pipeline.with_root(args.pipeline_root)
+    pipeline = _load_cli_pipeline(args)
+    if isinstance(pipeline, int):
+        return pipeline
     metadata_url = args.metadata_url or os.environ.get(ENV_METADATA_URL) or None
     try:
         with sigterm_as_interrupt():
