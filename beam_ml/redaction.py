@@ -67,6 +67,11 @@ def redact_args(args: Sequence[str]) -> list[str]:
     return redacted
 
 
+def secret_flags(args: Sequence[str]) -> list[str]:
+    """The flags (redacted) whose values are secret: what an exported pipeline file must not carry."""
+    return [arg for arg in redact_args(args) if MASK in arg]
+
+
 def secret_values(args: Sequence[str]) -> set[str]:
     """The secret values in a list of flags: of secret-named flags and URL passwords."""
     found: set[str] = set()

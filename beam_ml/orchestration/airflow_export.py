@@ -199,7 +199,7 @@ def _refuse_secrets(metadata_url: str | None, beam_args: Sequence[str]) -> None:
             "without --metadata-url and set BEAM_ML_METADATA_URL in the Airflow workers' environment "
             "(or use a URL without a password, e.g. with ~/.pgpass)"
         )
-    secret = [arg for arg in redaction.redact_args(beam_args) if redaction.MASK in arg]
+    secret = redaction.secret_flags(beam_args)
     if secret:
         raise ExportRefused(
             f"the Beam flags {', '.join(secret)} hold secrets, which the DAG file would show to everyone who reads it: "

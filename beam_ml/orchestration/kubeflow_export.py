@@ -84,7 +84,7 @@ def check_shareable(root: str, metadata_url: str | None, beam_args: Sequence[str
             "the --metadata-url holds a password, which would be written into the pipeline YAML: leave it out "
             "and give the tasks PGPASSWORD from a Kubernetes secret"
         )
-    secret = [arg for arg in redaction.redact_args(beam_args) if redaction.MASK in arg]
+    secret = redaction.secret_flags(beam_args)
     if secret:
         raise NotShareable(
             f"Beam flags with secrets ({', '.join(secret)}) would be written into the pipeline YAML: give the "
