@@ -33,6 +33,8 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from beam_ml import tool_cache
+
 PACKAGE_NAME = "beam_ml_job"
 USER_MODULE_PREFIXES = ("beam_ml_user_", "beam_ml_pipeline_")
 _SKIP = ("__pycache__", ".pyc", ".pyo")
@@ -90,8 +92,7 @@ def requirements() -> list[str]:
 
 
 def package_cache() -> Path:
-    base = os.environ.get("BEAM_ML_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "beam-ml") / "packages"
+    return tool_cache.cache_dir("packages")
 
 
 def build_package(cache: Path | None = None) -> str:

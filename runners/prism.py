@@ -29,17 +29,16 @@ pool, as on a Flink TaskManager: see ``beam_ml.runners.worker_pool``.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+from beam_ml import tool_cache
+
 PRISM_PACKAGE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
-ENV_CACHE = "BEAM_ML_CACHE"
 ENV_PRISM = "BEAM_ML_PRISM"
 #: Longest a build may take (module download on a slow proxy plus compile on 2 busy cores).
 BUILD_TIMEOUT_S = 1800
@@ -70,9 +69,7 @@ def prism_version() -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(ENV_CACHE)
-    root = Path(base) if base else Path.home() / ".cache" / "beam-ml"
-    return root / "prism"
+    return tool_cache.cache_dir("prism")
 
 
 def prism_path(version: str | None = None, cache: Path | None = None) -> Path:
@@ -119,7 +116,7 @@ def ensure_prism(version: str | None = None, cache: Path | None = None) -> Path:
             f"(or pass --prism_location PATH to a Prism binary built elsewhere, or set ${ENV_PRISM}=PATH)"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / ".build.lock"):
+    with tool_cache.install_lock(target.parent / ".build.lock"):
         if os.access(target, os.X_OK):  # built by whoever held the lock before us
             return target
         _build(go, version, target)
@@ -157,16 +154,6 @@ def _build(go: str, version: str, target: Path) -> None:
 def _go_env(go: str, name: str) -> str:
     done = subprocess.run([go, "env", name], capture_output=True, text=True, check=False)
     return done.stdout.strip() or "unset"
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main(argv: list[str] | None = None) -> int:

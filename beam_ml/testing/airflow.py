@@ -27,21 +27,20 @@ the example DAGs off; :meth:`AirflowHome.run` runs the ``airflow`` CLI there
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from beam_ml import tool_cache
 
 AIRFLOW_VERSION = "3.3.2"
 #: The whole tree pip resolved for AIRFLOW_VERSION on Python 3.11 (``pip freeze`` of the venv).
 CONSTRAINTS = Path(__file__).resolve().parent / f"airflow-{AIRFLOW_VERSION}-constraints.txt"
-ENV_CACHE = "BEAM_ML_CACHE"
 ENV_AIRFLOW = "BEAM_ML_AIRFLOW"
 #: Longest the venv may take to install (a large tree on 2 busy cores).
 INSTALL_TIMEOUT_S = 1800
@@ -54,9 +53,7 @@ class AirflowUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(ENV_CACHE)
-    root = Path(base) if base else Path.home() / ".cache" / "beam-ml"
-    return root / "airflow"
+    return tool_cache.cache_dir("airflow")
 
 
 def venv_path(version: str = AIRFLOW_VERSION, cache: Path | None = None) -> Path:
@@ -94,7 +91,7 @@ def ensure_airflow(version: str = AIRFLOW_VERSION, cache: Path | None = None) ->
     if os.access(target, os.X_OK):
         return target
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv.parent / ".install.lock"):
+    with tool_cache.install_lock(venv.parent / ".install.lock"):
         if os.access(target, os.X_OK):  # installed by whoever held the lock before us
             return target
         _install(version, venv)
@@ -131,16 +128,6 @@ def _step(command: list[str], deadline: float) -> None:
             f"`{' '.join(command)}` failed (exit {done.returncode}): {' | '.join(lines[-6:])[-800:] or 'no output'}; "
             f"PyPI must be reachable; fix that and run `{install_commands()}`"
         )
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)

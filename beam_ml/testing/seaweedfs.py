@@ -26,7 +26,6 @@ lives in a temporary directory removed on :meth:`SeaweedS3.stop`.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import secrets
@@ -39,14 +38,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from beam_ml import tool_cache
 
 SEAWEEDFS_MODULE = "github.com/seaweedfs/seaweedfs"
 #: The version the Go module proxy serves (a pseudo-version: SeaweedFS tags are not module versions).
 SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
-ENV_CACHE = "BEAM_ML_CACHE"
 ENV_WEED = "BEAM_ML_WEED"
 #: Longest a build may take (module download plus a compile on 2 busy cores).
 BUILD_TIMEOUT_S = 3600
@@ -59,9 +58,7 @@ class SeaweedUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(ENV_CACHE)
-    root = Path(base) if base else Path.home() / ".cache" / "beam-ml"
-    return root / "seaweedfs"
+    return tool_cache.cache_dir("seaweedfs")
 
 
 def weed_path(version: str = SEAWEEDFS_VERSION, cache: Path | None = None) -> Path:
@@ -105,7 +102,7 @@ def ensure_weed(version: str = SEAWEEDFS_VERSION, cache: Path | None = None) -> 
             f"(https://go.dev/doc/install) and run `{build_commands(version)}`, or set ${ENV_WEED}=PATH"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / ".build.lock"):
+    with tool_cache.install_lock(target.parent / ".build.lock"):
         if os.access(target, os.X_OK):  # built by whoever held the lock before us
             return target
         _build(go, version, target)
@@ -149,16 +146,6 @@ def _go(go: str, args: list[str], cwd: Path, deadline: float) -> subprocess.Comp
             f"the Go module proxy must be reachable; fix that and run `{build_commands()}`"
         )
     return done
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _free_ports(count: int) -> list[int]:

@@ -72,10 +72,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from beam_ml import tool_cache
+
 #: The Flink release run locally: the newest minor in Beam 2.77's PUBLISHED_FLINK_VERSIONS
 #: (also Beam's default --flink_version), newest patch on PyPI.
 FLINK_VERSION = "2.2.1"
-ENV_CACHE = "BEAM_ML_CACHE"
 ENV_JOB_SERVER_JAR = "BEAM_ML_FLINK_JOB_SERVER_JAR"
 DEFAULT_REST_PORT = 8081
 _READY_TIMEOUT_S = 120.0
@@ -101,9 +102,7 @@ def beam_version() -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(ENV_CACHE)
-    root = Path(base) if base else Path.home() / ".cache" / "beam-ml"
-    return root / "flink"
+    return tool_cache.cache_dir("flink")
 
 
 def job_server_artifact(minor: str | None = None) -> str:
